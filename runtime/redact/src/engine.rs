@@ -1,0 +1,738 @@
+//! The compiled engine: rules and layer settings turned into scanners.
+//!
+//! # How a scan goes
+//!
+//! 1. **exact**: one Aho-Corasick pass over the registered values (none by
+//!    default, so no pass).
+//! 2. **keywords**: the text is lowercased into scratch space (one vectorised
+//!    pass), and one case-sensitive, leftmost-first automaton over every rule
+//!    keyword and sensitive key name runs over it. Matching lowercase against
+//!    lowercase keeps keywords case-insensitive *and* keeps the automaton's
+//!    SIMD (Teddy) prefilter, which `ascii_case_insensitive` would turn off.
+//!    Each hit names the rules to try (and a keys-layer check); a rule's regex
+//!    then runs only in a window around the hit, as wide as its longest match.
+//!    One-byte keywords (`@`) are anchors found with memchr.
+//! 3. **keyword-less rules** run as one multi-pattern regex. Those whose every
+//!    match contains an ASCII digit (proved from the regex, or declared with
+//!    `anchor = "digit"`) run only in regions around digits.
+//! 4. **entropy**: a strided probe for long random-looking tokens.
+//! 5. **plugins**: external [`Detector`]s, validated.
+//!
+//! Findings of all layers are then resolved: overlapping findings merge into
+//! one span (nothing any layer found is left visible), named after the
+//! winner by priority, then length.
+//!
+//! # Locality
+//!
+//! Every rule's regex must have a bounded longest match, and every layer
+//! bounds its reach. That makes detection local: whether a span is a finding
+//! depends only on the bytes within [`Engine::max_len`] of it. Windows and
+//! the streaming hold-back both rest on that bound.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+use crate::entropy::EntropyLayer;
+use crate::exact::ExactSet;
+use crate::keys::KeysLayer;
+use crate::rule::{EntropyConfig, KeysConfig, Layer, RuleSpec, Validator};
+use crate::{Detector, Error, Finding};
+
+/// Keywords shorter than this would flood the prefilter with hits.
+const MIN_KEYWORD_LEN: usize = 3;
+/// Default longest block (PEM keys and the like).
+const DEFAULT_BLOCK_MAX: usize = 16 * 1024;
+/// Look-around at a window's edge reads one byte past it; keep a margin.
+const EDGE: usize = 4;
+
+/// A compiled rule.
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) id: Arc<str>,
+    pub(crate) label: Arc<str>,
+    pub(crate) description: String,
+    pub(crate) layer: Layer,
+    pub(crate) priority: i32,
+    pub(crate) keywords: Vec<String>,
+    pub(crate) regex: Regex,
+    /// The regex as written, for the multi-pattern sets.
+    source: String,
+    has_group: bool,
+    /// Longest regex match, in bytes.
+    pub(crate) max_len: usize,
+    validator: Option<Validator>,
+    allow_values: Vec<Vec<u8>>,
+    stopwords: Vec<Vec<u8>>,
+    block_end: Option<Regex>,
+    block_max: usize,
+    pub(crate) examples: crate::rule::Examples,
+}
+
+/// What a keyword hit asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Rule(u32),
+    Key,
+}
+
+/// Keyword-less rules compiled as one multi-pattern regex.
+#[derive(Debug)]
+struct RuleSet {
+    regex: Regex,
+    /// Pattern id -> rule index.
+    rules: Vec<u32>,
+    /// Widest reach of any rule in the set.
+    pad: usize,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    rules: Vec<CompiledRule>,
+    keywords: Option<AhoCorasick>,
+    /// Pattern id -> what to do on a hit.
+    actions: Vec<Vec<Action>>,
+    /// One-byte keywords (lowercased) -> rules.
+    anchors: Vec<(u8, Vec<u32>)>,
+    digit_set: Option<RuleSet>,
+    whole_set: Option<RuleSet>,
+    entropy: Option<EntropyLayer>,
+    keys: Option<KeysLayer>,
+    /// Reach of the rules and built-in layers.
+    max_len: usize,
+}
+
+/// The redaction engine. Cheap to clone: compiled state is shared.
+///
+/// Build one with [`Engine::builder`], register vault values with
+/// [`Engine::with_exact`], add plugin detectors with
+/// [`Engine::with_detector`]. Scanning takes `&self` and is safe from many
+/// threads at once.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Compiled>,
+    exact: ExactSet,
+    detectors: Vec<Arc<dyn Detector>>,
+}
+
+impl std::fmt::Debug for dyn Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Detector({})", self.name())
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    rules: Vec<RuleSpec>,
+    entropy: EntropyConfig,
+    keys: KeysConfig,
+}
+
+/// What the CLI and the metrics show of a rule.
+#[derive(Clone, Debug)]
+pub struct RuleInfo<'a> {
+    /// Rule id.
+    pub id: &'a str,
+    /// Layer it reports in.
+    pub layer: Layer,
+    /// Placeholder label.
+    pub label: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// Keywords (empty for keyword-less rules).
+    pub keywords: &'a [String],
+}
+
+// === impl Builder ===
+
+impl Builder {
+    /// Add rules.
+    pub fn rules(mut self, rules: impl IntoIterator<Item = RuleSpec>) -> Builder {
+        self.rules.extend(rules);
+        self
+    }
+
+    /// Entropy layer settings (default: on, 32 chars, 4.5 bits).
+    pub fn entropy(mut self, cfg: EntropyConfig) -> Builder {
+        self.entropy = cfg;
+        self
+    }
+
+    /// Keys layer settings (default: on, the usual credential key names).
+    pub fn keys(mut self, cfg: KeysConfig) -> Builder {
+        self.keys = cfg;
+        self
+    }
+
+    /// Compile. Fails with the rule id and the reason on a bad rule.
+    pub fn build(self) -> Result<Engine, Error> {
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut seen = std::collections::HashSet::new();
+        let mut digit_anchored = Vec::new();
+        for spec in &self.rules {
+            if !seen.insert(spec.id.as_str()) {
+                return Err(Error::DuplicateRule(spec.id.clone()));
+            }
+            let (rule, needs_digit) = compile_rule(spec)?;
+            digit_anchored.push(needs_digit);
+            rules.push(rule);
+        }
+        let entropy = if self.entropy.enabled { Some(EntropyLayer::new(&self.entropy)?) } else { None };
+        let keys = if self.keys.enabled { Some(KeysLayer::new(&self.keys)?) } else { None };
+
+        // Keywords: one automaton over the lowercased literals of every rule
+        // and every sensitive key name; one-byte ones become anchors.
+        let mut kw_actions: std::collections::BTreeMap<String, BTreeSet<Action>> = Default::default();
+        let mut anchors: std::collections::BTreeMap<u8, Vec<u32>> = Default::default();
+        let mut digit_rules = Vec::new();
+        let mut whole_rules = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let i = i as u32;
+            if r.keywords.is_empty() {
+                if digit_anchored[i as usize] {
+                    digit_rules.push(i);
+                } else {
+                    whole_rules.push(i);
+                }
+                continue;
+            }
+            for kw in &r.keywords {
+                let kw = kw.to_ascii_lowercase();
+                if kw.len() == 1 {
+                    anchors.entry(kw.as_bytes()[0]).or_default().push(i);
+                } else {
+                    kw_actions.entry(kw).or_default().insert(Action::Rule(i));
+                }
+            }
+        }
+        if let Some(k) = &keys {
+            for kw in &k.keywords {
+                kw_actions.entry(kw.clone()).or_default().insert(Action::Key);
+            }
+        }
+        // A hit on a keyword also stands for every keyword inside it: with
+        // leftmost-first matching, `sk-ant-` hides the `sk-` that it contains.
+        let mut patterns: Vec<String> = kw_actions.keys().cloned().collect();
+        patterns.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        let actions: Vec<Vec<Action>> = patterns
+            .iter()
+            .map(|p| {
+                let mut acts = BTreeSet::new();
+                for (q, a) in &kw_actions {
+                    if p.contains(q.as_str()) {
+                        acts.extend(a.iter().copied());
+                    }
+                }
+                acts.into_iter().collect()
+            })
+            .collect();
+        let keywords = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(&patterns)
+                    .map_err(|e| Error::Config { name: "keywords", msg: e.to_string() })?,
+            )
+        };
+
+        let digit_set = build_set(&rules, digit_rules)?;
+        let whole_set = build_set(&rules, whole_rules)?;
+        let max_len = rules
+            .iter()
+            .map(CompiledRule::reach)
+            .chain(entropy.as_ref().map(EntropyLayer::max_len))
+            .chain(keys.as_ref().map(KeysLayer::max_len))
+            .max()
+            .unwrap_or(0)
+            + EDGE;
+        Ok(Engine {
+            inner: Arc::new(Compiled {
+                rules,
+                keywords,
+                actions,
+                anchors: anchors.into_iter().collect(),
+                digit_set,
+                whole_set,
+                entropy,
+                keys,
+                max_len,
+            }),
+            exact: ExactSet::empty(),
+            detectors: Vec::new(),
+        })
+    }
+}
+
+fn syntax_config() -> syntax::Config {
+    // Byte-oriented, ASCII-only classes: Unicode word boundaries would push
+    // the regexes off the lazy DFA (see shared/perf-notes.md).
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+fn meta_config() -> meta::Config {
+    meta::Config::new().utf8_empty(false)
+}
+
+fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
+    let id = spec.id.as_str();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err(Error::rule(id, "an id needs one or more of A-Z a-z 0-9 - _ ."));
+    }
+    if !valid_label(&spec.label) {
+        return Err(Error::rule(id, format!("label {:?} must be A-Z, 0-9 and _", spec.label)));
+    }
+    if !matches!(spec.layer, Layer::Pattern | Layer::Entropy) {
+        return Err(Error::rule(
+            id,
+            format!(
+                "layer {} is not for rules: rules are `pattern` or `entropy`; the exact, keys and plugin layers are configured elsewhere",
+                spec.layer
+            ),
+        ));
+    }
+    for kw in &spec.keywords {
+        if kw.len() != 1 && kw.len() < MIN_KEYWORD_LEN {
+            return Err(Error::rule(
+                id,
+                format!("keyword {kw:?} is too short: use one byte (an anchor) or {MIN_KEYWORD_LEN} or more"),
+            ));
+        }
+        if !kw.is_ascii() {
+            return Err(Error::rule(id, format!("keyword {kw:?} must be ASCII")));
+        }
+    }
+    let hir = syntax::parse_with(&spec.regex, &syntax_config())
+        .map_err(|e| Error::rule(id, format!("bad regex: {e}")))?;
+    let max_len = hir.properties().maximum_len().ok_or_else(|| {
+        Error::rule(id, "the regex can match unboundedly long text: bound every repetition, e.g. {1,256}")
+    })?;
+    let has_group = hir.properties().explicit_captures_len() >= 1;
+    let needs_digit = requires_digit(&hir) || spec.anchor == Some(crate::rule::Anchor::Digit);
+    let regex = meta::Builder::new()
+        .configure(meta_config())
+        .build_from_hir(&hir)
+        .map_err(|e| Error::rule(id, format!("regex does not compile: {e}")))?;
+    let block_end = match &spec.block_end {
+        None => None,
+        Some(pat) => Some(
+            meta::Builder::new()
+                .configure(meta_config())
+                .syntax(syntax_config())
+                .build(pat)
+                .map_err(|e| Error::rule(id, format!("bad block_end regex: {e}")))?,
+        ),
+    };
+    let rule = CompiledRule {
+        id: Arc::from(id),
+        label: Arc::from(spec.label.as_str()),
+        description: spec.description.clone(),
+        layer: spec.layer,
+        priority: spec.priority,
+        keywords: spec.keywords.clone(),
+        regex,
+        source: spec.regex.clone(),
+        has_group,
+        max_len,
+        validator: spec.validator,
+        allow_values: spec.allowlist.values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+        stopwords: spec.allowlist.stopwords.iter().map(|s| s.to_ascii_lowercase().into_bytes()).collect(),
+        block_max: if block_end.is_some() { spec.block_max.unwrap_or(DEFAULT_BLOCK_MAX) } else { 0 },
+        block_end,
+        examples: spec.examples.clone(),
+    };
+    Ok((rule, needs_digit))
+}
+
+pub(crate) fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 48
+        && label.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Whether every string the regex matches contains an ASCII digit. Sound,
+/// not complete: `false` only means "not proved".
+fn requires_digit(h: &Hir) -> bool {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => lit.0.iter().any(u8::is_ascii_digit),
+        HirKind::Class(Class::Bytes(c)) => {
+            !c.ranges().is_empty() && c.ranges().iter().all(|r| r.start() >= b'0' && r.end() <= b'9')
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            !c.ranges().is_empty() && c.ranges().iter().all(|r| r.start() >= '0' && r.end() <= '9')
+        }
+        HirKind::Repetition(r) => r.min >= 1 && requires_digit(&r.sub),
+        HirKind::Capture(c) => requires_digit(&c.sub),
+        HirKind::Concat(hs) => hs.iter().any(requires_digit),
+        HirKind::Alternation(hs) => hs.iter().all(requires_digit),
+    }
+}
+
+fn build_set(rules: &[CompiledRule], mut members: Vec<u32>) -> Result<Option<RuleSet>, Error> {
+    if members.is_empty() {
+        return Ok(None);
+    }
+    // Leftmost-first: at one start, the higher-priority rule is preferred.
+    members.sort_by_key(|&i| (-rules[i as usize].priority, i));
+    let pats: Vec<&str> = members.iter().map(|&i| rules[i as usize].regex_str()).collect();
+    let regex = meta::Builder::new()
+        .configure(meta_config())
+        .syntax(syntax_config())
+        .build_many(&pats)
+        .map_err(|e| Error::Config { name: "keyword-less rules", msg: e.to_string() })?;
+    let pad = members.iter().map(|&i| rules[i as usize].max_len).max().unwrap_or(0) + EDGE;
+    Ok(Some(RuleSet { regex, rules: members, pad }))
+}
+
+// === impl CompiledRule ===
+
+impl CompiledRule {
+    fn regex_str(&self) -> &str {
+        &self.source
+    }
+
+    /// How far from a finding this rule can look.
+    fn reach(&self) -> usize {
+        self.max_len + self.block_max
+    }
+}
+
+/// Bytes a truncated block may run on with (PEM bodies, escaped newlines).
+fn is_block_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"+/=:,.-_\\ \t\r\n".contains(&b)
+}
+
+impl CompiledRule {
+    /// Check a regex match and, if it counts, report it.
+    fn accept(&self, text: &[u8], ms: usize, me: usize, out: &mut Vec<Finding>) {
+        let (mut s, mut e) = (ms, me);
+        if self.has_group {
+            let mut caps = self.regex.create_captures();
+            let input = Input::new(text).range(ms..me).anchored(Anchored::Yes);
+            self.regex.search_captures(&input, &mut caps);
+            if let Some(g) = caps.get_group(1) {
+                (s, e) = (g.start, g.end);
+            }
+        }
+        if s == e {
+            return;
+        }
+        let value = &text[s..e];
+        if let Some(v) = &self.validator {
+            if !v.check(value) {
+                return;
+            }
+        }
+        if self.allow_values.iter().any(|a| a == value) {
+            return;
+        }
+        if !self.stopwords.is_empty() {
+            let lower = value.to_ascii_lowercase();
+            if self.stopwords.iter().any(|w| memchr::memmem::find(&lower, w).is_some()) {
+                return;
+            }
+        }
+        if let Some(end_re) = &self.block_end {
+            let cap = (e + self.block_max).min(text.len());
+            e = match end_re.find(Input::new(text).range(e..cap)) {
+                Some(m) => m.end(),
+                // Truncated: cover the rest of the body, so no part leaks.
+                None => e + text[e..cap].iter().take_while(|&&b| is_block_byte(b)).count(),
+            };
+        }
+        out.push(Finding {
+            start: s,
+            end: e,
+            layer: self.layer,
+            rule: self.id.clone(),
+            label: self.label.clone(),
+            priority: self.priority,
+        });
+    }
+
+    /// Run the regex over `text[s..e]` (look-around sees the whole text).
+    fn scan(&self, text: &[u8], s: usize, e: usize, out: &mut Vec<Finding>) {
+        for m in self.regex.find_iter(Input::new(text).range(s..e)) {
+            self.accept(text, m.start(), m.end(), out);
+        }
+    }
+}
+
+impl RuleSet {
+    fn scan(&self, rules: &[CompiledRule], text: &[u8], s: usize, e: usize, out: &mut Vec<Finding>) {
+        for m in self.regex.find_iter(Input::new(text).range(s..e)) {
+            let r = &rules[self.rules[m.pattern().as_usize()] as usize];
+            r.accept(text, m.start(), m.end(), out);
+        }
+    }
+}
+
+/// Regions within `pad` of an ASCII digit, merged, in order.
+fn digit_regions(text: &[u8], pad: usize) -> Vec<(usize, usize)> {
+    const CHUNK: usize = 32;
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    let mut push = |s: usize, e: usize| {
+        let (s, e) = (s.saturating_sub(pad), (e + pad).min(text.len()));
+        match regions.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => regions.push((s, e)),
+        }
+    };
+    // PERF: a branch-free OR over 32-byte chunks vectorises; only chunks with
+    // a digit are looked at byte by byte. Prose has few digits, so most of it
+    // is skipped at memory speed.
+    let mut chunks = text.chunks_exact(CHUNK);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let any = chunk.iter().fold(false, |acc, &b| acc | (b.wrapping_sub(b'0') < 10));
+        if any {
+            push(base, base + CHUNK);
+        }
+        base += CHUNK;
+    }
+    if chunks.remainder().iter().any(u8::is_ascii_digit) {
+        push(base, text.len());
+    }
+    regions
+}
+
+// === impl Engine ===
+
+impl Engine {
+    /// A builder with no rules and the default layer settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// An engine over `rules` with default layer settings.
+    pub fn new(rules: impl IntoIterator<Item = RuleSpec>) -> Result<Engine, Error> {
+        Engine::builder().rules(rules).build()
+    }
+
+    /// This engine with `exact` as its exact layer (replacing any before).
+    /// Rules are not recompiled.
+    pub fn with_exact(&self, exact: ExactSet) -> Engine {
+        Engine { inner: self.inner.clone(), exact, detectors: self.detectors.clone() }
+    }
+
+    /// This engine with one more external detector (the plugin layer).
+    pub fn with_detector(&self, d: Arc<dyn Detector>) -> Engine {
+        let mut e = self.clone();
+        e.detectors.push(d);
+        e
+    }
+
+    /// How far detection looks around a finding: the streaming hold-back.
+    pub fn max_len(&self) -> usize {
+        let plugins = self.detectors.iter().map(|d| d.max_len()).max().unwrap_or(0);
+        self.inner.max_len.max(self.exact.max_len() + EDGE).max(plugins + EDGE)
+    }
+
+    /// The compiled rules, in the order given.
+    pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.inner.rules.iter().map(|r| RuleInfo {
+            id: &r.id,
+            layer: r.layer,
+            label: &r.label,
+            description: &r.description,
+            keywords: &r.keywords,
+        })
+    }
+
+    pub(crate) fn compiled_rules(&self) -> &[CompiledRule] {
+        &self.inner.rules
+    }
+
+    /// Findings in `text`, overlaps resolved, in order of start.
+    ///
+    /// Fails only when an external detector fails; the caller must then
+    /// treat the text as unredactable.
+    pub fn find(&self, text: &str) -> Result<Vec<Finding>, Error> {
+        let raw = self.find_all(text)?;
+        Ok(crate::resolve::resolve(raw))
+    }
+
+    /// Every finding of every layer, before overlaps are resolved.
+    pub fn find_all(&self, text: &str) -> Result<Vec<Finding>, Error> {
+        let mut out = Vec::new();
+        self.find_builtin(text.as_bytes(), &mut out);
+        for d in &self.detectors {
+            let found = d
+                .detect(text)
+                .map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?;
+            for f in &found {
+                check_plugin_finding(d.name(), text, f)?;
+            }
+            out.extend(found);
+        }
+        for f in &mut out {
+            snap_to_chars(text, f);
+        }
+        Ok(out)
+    }
+
+    #[inline(never)]
+    fn find_builtin(&self, text: &[u8], out: &mut Vec<Finding>) {
+        let c = &*self.inner;
+        self.exact.find(text, out);
+
+        // Keyword hits -> (rule, window) pairs and keys-layer checks.
+        let mut windows: Vec<(u32, usize, usize)> = Vec::new();
+        if c.keywords.is_some() || !c.anchors.is_empty() {
+            let lower = text.to_ascii_lowercase();
+            let mut window = |r: u32, hs: usize, he: usize| {
+                let reach = c.rules[r as usize].max_len + EDGE;
+                windows.push((r, he.saturating_sub(reach), (hs + reach).min(text.len())));
+            };
+            if let Some(ac) = &c.keywords {
+                for m in ac.find_iter(&lower) {
+                    for act in &c.actions[m.pattern().as_usize()] {
+                        match *act {
+                            Action::Rule(r) => window(r, m.start(), m.end()),
+                            Action::Key => {
+                                if let Some(k) = &c.keys {
+                                    k.check_hit(text, m.start(), m.end(), out);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (byte, rules) in &c.anchors {
+                for p in memchr::memchr_iter(*byte, &lower) {
+                    for &r in rules {
+                        window(r, p, p + 1);
+                    }
+                }
+            }
+        }
+        // Windows of one rule that touch are scanned once.
+        windows.sort_unstable();
+        let mut i = 0;
+        while i < windows.len() {
+            let (r, s, mut e) = windows[i];
+            let mut j = i + 1;
+            while j < windows.len() && windows[j].0 == r && windows[j].1 <= e {
+                e = e.max(windows[j].2);
+                j += 1;
+            }
+            c.rules[r as usize].scan(text, s, e, out);
+            i = j;
+        }
+
+        if let Some(set) = &c.digit_set {
+            for (s, e) in digit_regions(text, set.pad) {
+                set.scan(&c.rules, text, s, e, out);
+            }
+        }
+        if let Some(set) = &c.whole_set {
+            set.scan(&c.rules, text, 0, text.len(), out);
+        }
+        if let Some(ent) = &c.entropy {
+            ent.find(text, out);
+        }
+    }
+}
+
+/// Widen a finding to UTF-8 character boundaries (byte-oriented regexes can
+/// stop inside a character), so offsets always slice the text.
+fn snap_to_chars(text: &str, f: &mut Finding) {
+    while !text.is_char_boundary(f.start) {
+        f.start -= 1;
+    }
+    while !text.is_char_boundary(f.end) {
+        f.end += 1;
+    }
+}
+
+fn check_plugin_finding(name: &str, text: &str, f: &Finding) -> Result<(), Error> {
+    let bad = |msg: String| Err(Error::InvalidFinding { name: name.to_string(), msg });
+    if f.start >= f.end || f.end > text.len() {
+        return bad(format!("span {}..{} is empty or outside the {}-byte input", f.start, f.end, text.len()));
+    }
+    if !text.is_char_boundary(f.start) || !text.is_char_boundary(f.end) {
+        return bad(format!("span {}..{} is not on UTF-8 character boundaries", f.start, f.end));
+    }
+    if f.layer != Layer::Plugin {
+        return bad(format!("layer {} is not plugin", f.layer));
+    }
+    if !valid_label(&f.label) {
+        return bad(format!("label {:?} is not A-Z, 0-9 and _", &*f.label));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hir(p: &str) -> Hir {
+        syntax::parse_with(p, &syntax_config()).unwrap()
+    }
+
+    #[test]
+    fn digit_requirement_is_proved_only_when_true() {
+        for p in [r"\d{3}-\d{2}-\d{4}", r"(?:\+|00)[1-9]\d{6,14}", r"[a-z]{2}[0-9]{2}", r"a(1|2b)"] {
+            assert!(requires_digit(&hir(p)), "{p}");
+        }
+        for p in [r"[a-z0-9]{4}", r"\d*x", r"a|1", r"[0-9a-f]{2}"] {
+            assert!(!requires_digit(&hir(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn digit_regions_cover_every_digit() {
+        let text = format!("{}7{}", "a".repeat(100), "b".repeat(100));
+        let regions = digit_regions(text.as_bytes(), 10);
+        assert_eq!(regions.len(), 1);
+        let (s, e) = regions[0];
+        assert!(s <= 90 && e >= 111);
+        assert!(digit_regions(b"no digits here at all, none, not a single one", 5).is_empty());
+    }
+
+    fn rule(id: &str, kw: &[&str], re: &str) -> RuleSpec {
+        RuleSpec {
+            id: id.into(),
+            label: "X".into(),
+            keywords: kw.iter().map(|s| s.to_string()).collect(),
+            regex: re.into(),
+            ..RuleSpec::minimal()
+        }
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_a_reason() {
+        let unbounded = Engine::new([rule("a", &["abc"], "abc[0-9]+")]).unwrap_err();
+        assert!(unbounded.to_string().contains("unboundedly"), "{unbounded}");
+        let short = Engine::new([rule("a", &["ab"], "ab[0-9]{2}")]).unwrap_err();
+        assert!(short.to_string().contains("too short"), "{short}");
+        let dup = Engine::new([rule("a", &["abc"], "abc"), rule("a", &["abd"], "abd")]).unwrap_err();
+        assert!(matches!(dup, Error::DuplicateRule(_)));
+        let bad = Engine::new([rule("a", &["abc"], "abc(")]).unwrap_err();
+        assert!(bad.to_string().starts_with("rule a: bad regex"), "{bad}");
+    }
+
+    #[test]
+    fn keyword_inside_a_longer_keyword_still_triggers_its_rule() {
+        let e = Engine::builder()
+            .rules([rule("short", &["sk-"], r"sk-[a-z-]{6}"), rule("long", &["sk-ant-"], r"sk-ant-[0-9]{6}")])
+            .build()
+            .unwrap();
+        let found = e.find_all("x sk-ant-abcdef y").unwrap();
+        assert!(found.iter().any(|f| &*f.rule == "short"), "{found:?}");
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive() {
+        let e = Engine::new([rule("a", &["Token"], r"(?i)token=([a-z0-9]{8})")]).unwrap();
+        assert_eq!(e.find("TOKEN=abcd1234").unwrap().len(), 1);
+    }
+}

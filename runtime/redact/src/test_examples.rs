@@ -1,0 +1,59 @@
+//! Checking every rule against the examples it ships with.
+
+use crate::Engine;
+
+/// A rule example that did not behave as it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExampleFailure {
+    /// The rule.
+    pub rule: String,
+    /// What went wrong, in a sentence.
+    pub message: String,
+}
+
+impl std::fmt::Display for ExampleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.rule, self.message)
+    }
+}
+
+impl Engine {
+    /// Run every rule's examples through the whole engine: a positive example
+    /// must yield a finding of that rule, a negative one none. A rule with no
+    /// positive or no negative example fails too. Empty means all passed.
+    pub fn check_examples(&self) -> Vec<ExampleFailure> {
+        let mut failures = Vec::new();
+        for rule in self.compiled_rules() {
+            let mut fail = |message: String| {
+                failures.push(ExampleFailure { rule: rule.id.to_string(), message })
+            };
+            if rule.examples.positive.is_empty() {
+                fail("has no positive example".into());
+            }
+            if rule.examples.negative.is_empty() {
+                fail("has no negative example".into());
+            }
+            for ex in &rule.examples.positive {
+                match self.find_all(ex) {
+                    Ok(found) if found.iter().any(|f| f.rule == rule.id) => {}
+                    Ok(_) => fail(format!("missed positive example {ex:?}")),
+                    Err(e) => fail(format!("error on {ex:?}: {e}")),
+                }
+            }
+            for ex in &rule.examples.negative {
+                match self.find_all(ex) {
+                    Ok(found) => {
+                        if let Some(f) = found.iter().find(|f| f.rule == rule.id) {
+                            fail(format!(
+                                "reported {:?} in negative example {ex:?}",
+                                &ex[f.start..f.end]
+                            ))
+                        }
+                    }
+                    Err(e) => fail(format!("error on {ex:?}: {e}")),
+                }
+            }
+        }
+        failures
+    }
+}
