@@ -411,8 +411,9 @@ fn is_block_byte(b: u8) -> bool {
 }
 
 impl CompiledRule {
-    /// Check a regex match and, if it counts, report it.
-    fn accept(&self, text: &[u8], ms: usize, me: usize, out: &mut Vec<Finding>) {
+    /// Check a regex match and, if it counts, report it. Returns where the
+    /// reported finding ends, or `None` when the match was rejected.
+    fn accept(&self, text: &[u8], ms: usize, me: usize, out: &mut Vec<Finding>) -> Option<usize> {
         let (mut s, mut e) = (ms, me);
         if self.has_group {
             let mut caps = self.regex.create_captures();
@@ -423,21 +424,19 @@ impl CompiledRule {
             }
         }
         if s == e {
-            return;
+            return None;
+        }
+        if let Some(v) = &self.validator {
+            e = s + v.accept_len(&text[s..e])?;
         }
         let value = &text[s..e];
-        if let Some(v) = &self.validator {
-            if !v.check(value) {
-                return;
-            }
-        }
         if self.allow_values.iter().any(|a| a == value) {
-            return;
+            return None;
         }
         if !self.stopwords.is_empty() {
             let lower = value.to_ascii_lowercase();
             if self.stopwords.iter().any(|w| memchr::memmem::find(&lower, w).is_some()) {
-                return;
+                return None;
             }
         }
         if let Some(end_re) = &self.block_end {
@@ -456,21 +455,53 @@ impl CompiledRule {
             label: self.label.clone(),
             priority: self.priority,
         });
+        Some(e)
+    }
+
+    /// This rule alone over the whole text.
+    pub(crate) fn scan_all(&self, text: &[u8], out: &mut Vec<Finding>) {
+        self.scan(text, 0, text.len(), out)
     }
 
     /// Run the regex over `text[s..e]` (look-around sees the whole text).
     fn scan(&self, text: &[u8], s: usize, e: usize, out: &mut Vec<Finding>) {
-        for m in self.regex.find_iter(Input::new(text).range(s..e)) {
-            self.accept(text, m.start(), m.end(), out);
+        let mut at = s;
+        while at < e {
+            let Some(m) = self.regex.find(Input::new(text).range(at..e)) else { break };
+            // A rejected match (bad checksum, allowlisted) must not hide a
+            // valid one that starts inside it: resume one byte later.
+            at = match self.accept(text, m.start(), m.end(), out) {
+                Some(_) if m.end() > m.start() => m.end(),
+                _ => m.start() + 1,
+            };
         }
     }
 }
 
 impl RuleSet {
     fn scan(&self, rules: &[CompiledRule], text: &[u8], s: usize, e: usize, out: &mut Vec<Finding>) {
-        for m in self.regex.find_iter(Input::new(text).range(s..e)) {
-            let r = &rules[self.rules[m.pattern().as_usize()] as usize];
-            r.accept(text, m.start(), m.end(), out);
+        let mut at = s;
+        while at < e {
+            let Some(m) = self.regex.find(Input::new(text).range(at..e)) else { break };
+            let first = self.rules[m.pattern().as_usize()];
+            if let Some(end) = rules[first as usize].accept(text, m.start(), m.end(), out) {
+                at = end.max(m.start() + 1);
+                continue;
+            }
+            // The set reports one pattern per position; when its match is
+            // rejected, give the others (in priority order) their turn here.
+            let mut next = m.start() + 1;
+            for &r in self.rules.iter().filter(|&&r| r != first) {
+                let rule = &rules[r as usize];
+                let input = Input::new(text).range(m.start()..e).anchored(Anchored::Yes);
+                if let Some(alt) = rule.regex.find(input) {
+                    if let Some(end) = rule.accept(text, alt.start(), alt.end(), out) {
+                        next = end.max(next);
+                        break;
+                    }
+                }
+            }
+            at = next;
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum Validator {
     Base58check,
     /// At least this many bits of Shannon entropy per character.
     Entropy(f64),
+    /// Looks generated: at least this many bits per character, and both a
+    /// letter and a digit (so `my_secret_variable_name` is not reported).
+    Secret(f64),
 }
 
 /// Values a rule must not report, although its regex matches them.

@@ -1,6 +1,16 @@
 //! Checking every rule against the examples it ships with.
 
+use crate::engine::CompiledRule;
 use crate::Engine;
+
+fn covered_by_same_label(rule: &CompiledRule, ex: &str, found: &[crate::Finding]) -> bool {
+    let mut alone = Vec::new();
+    rule.scan_all(ex.as_bytes(), &mut alone);
+    !alone.is_empty()
+        && alone.iter().all(|a| {
+            found.iter().any(|f| f.label == rule.label && f.start <= a.start && f.end >= a.end)
+        })
+}
 
 /// A rule example that did not behave as it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +46,10 @@ impl Engine {
             for ex in &rule.examples.positive {
                 match self.find_all(ex) {
                     Ok(found) if found.iter().any(|f| f.rule == rule.id) => {}
+                    // Keyword-less rules share one multi-pattern pass, which
+                    // reports one rule per position: another rule with the
+                    // same label covering the span is as good.
+                    Ok(found) if covered_by_same_label(rule, ex, &found) => {}
                     Ok(_) => fail(format!("missed positive example {ex:?}")),
                     Err(e) => fail(format!("error on {ex:?}: {e}")),
                 }

@@ -8,14 +8,43 @@ use sha2::{Digest, Sha256};
 impl Validator {
     /// Whether `value` passes this validator.
     pub fn check(&self, value: &[u8]) -> bool {
+        self.accept_len(value) == Some(value.len())
+    }
+
+    /// How much of `value` passes: `Some(value.len())` for all of it, a
+    /// shorter prefix where the format fixes the length and the regex took
+    /// more (an IBAN followed by ` EUR`), `None` when it fails.
+    pub fn accept_len(&self, value: &[u8]) -> Option<usize> {
+        let all = Some(value.len());
         match *self {
-            Validator::Luhn => luhn(value),
-            Validator::IbanMod97 => iban_mod97(value),
-            Validator::UsSsn => us_ssn(value),
-            Validator::Base58check => base58check(value),
-            Validator::Entropy(min) => shannon_entropy(value) >= min,
+            Validator::Luhn => luhn(value).then_some(value.len()),
+            Validator::IbanMod97 => iban_prefix(value),
+            Validator::UsSsn => us_ssn(value).then_some(value.len()),
+            Validator::Base58check => base58check(value).then_some(value.len()),
+            Validator::Entropy(min) => (shannon_entropy(value) >= min).then_some(value.len()).and(all),
+            Validator::Secret(min) => {
+                let mixed = value.iter().any(u8::is_ascii_digit) && value.iter().any(u8::is_ascii_alphabetic);
+                (mixed && shannon_entropy(value) >= min).then_some(value.len())
+            }
         }
     }
+}
+
+/// The longest prefix of `s` (ending on an alphanumeric) that is a valid IBAN
+/// of its country's length.
+fn iban_prefix(s: &[u8]) -> Option<usize> {
+    let country = [s.first()?.to_ascii_uppercase(), s.get(1)?.to_ascii_uppercase()];
+    let (_, len) = IBAN_LENGTHS.iter().find(|(c, _)| **c == country)?;
+    let mut seen = 0;
+    for (i, b) in s.iter().enumerate() {
+        if !b.is_ascii_whitespace() {
+            seen += 1;
+        }
+        if seen == *len {
+            return iban_mod97(&s[..=i]).then_some(i + 1);
+        }
+    }
+    None
 }
 
 /// Shannon entropy in bits per byte.
@@ -177,6 +206,9 @@ mod tests {
         assert!(!iban_mod97(b"DE89 3704 0044 0532 0130 01"));
         assert!(!iban_mod97(b"DE89370400440532013000000")); // wrong length
         assert!(!iban_mod97(b"ZZ89370400440532013000"));
+        let v = Validator::IbanMod97;
+        assert_eq!(v.accept_len(b"DE89 3704 0044 0532 0130 00 1234"), Some(27));
+        assert_eq!(v.accept_len(b"DE89 3704 0044 0532 0130"), None);
     }
 
     #[test]

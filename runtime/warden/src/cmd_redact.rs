@@ -1,0 +1,134 @@
+//! `warden redact [FILE] [--jsonl]`.
+//!
+//! Plain mode streams: the input is read in chunks through a
+//! [`StreamRedactor`], so memory stays bounded whatever the input size and
+//! the output equals whole-text redaction. JSON Lines mode treats each line
+//! as its own document.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use warden_redact::{Engine, Session};
+
+use crate::policy_arg::PolicyArg;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// File to read; standard input when absent or `-`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Read JSON Lines `{"id": ..., "text": ...}` and write one
+    /// `{"id", "redacted", "findings"}` line per input line.
+    #[arg(long)]
+    jsonl: bool,
+    #[command(flatten)]
+    policy: PolicyArg,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let engine = args.policy.load()?.compile()?;
+    let input: Box<dyn Read> = match &args.file {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(p) => Box::new(File::open(p).with_context(|| format!("cannot open {}", p.display()))?),
+    };
+    let stdout = std::io::stdout().lock();
+    if args.jsonl {
+        jsonl(&engine, BufReader::new(input), stdout)
+    } else {
+        plain(&engine, input, stdout)
+    }
+}
+
+fn plain(engine: &Engine, mut input: impl Read, mut out: impl Write) -> anyhow::Result<ExitCode> {
+    let mut session = Session::new();
+    let mut stream = engine.stream();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("reading input"),
+        };
+        out.write_all(stream.push(&buf[..n], &mut session)?.as_bytes())?;
+    }
+    out.write_all(stream.finish(&mut session)?.as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Deserialize)]
+struct InLine {
+    id: serde_json::Value,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct OutLine<'a> {
+    id: &'a serde_json::Value,
+    redacted: &'a str,
+    findings: Vec<OutFinding<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutFinding<'a> {
+    start: usize,
+    end: usize,
+    layer: &'a str,
+    rule: &'a str,
+    label: &'a str,
+}
+
+fn jsonl(engine: &Engine, input: impl BufRead, out: impl Write) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::BufWriter::new(out);
+    let mut bad = 0usize;
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.with_context(|| format!("reading line {line_no}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: InLine = match serde_json::from_str(&line) {
+            Ok(p) => p,
+            Err(e) => {
+                bad += 1;
+                // Name the id when the line has one, else the line number;
+                // never echo the text.
+                let id = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned())
+                    .map(|id| format!("id {id}"))
+                    .unwrap_or_else(|| format!("line {line_no}"));
+                eprintln!("warden: {id}: malformed input: {e}");
+                continue;
+            }
+        };
+        let mut session = Session::new();
+        let red = match engine.redact(&parsed.text, &mut session) {
+            Ok(r) => r,
+            Err(e) => {
+                bad += 1;
+                eprintln!("warden: id {}: {e}", parsed.id);
+                continue;
+            }
+        };
+        let findings = red
+            .findings
+            .iter()
+            .map(|f| OutFinding { start: f.start, end: f.end, layer: f.layer.as_str(), rule: &f.rule, label: &f.label })
+            .collect();
+        serde_json::to_writer(&mut out, &OutLine { id: &parsed.id, redacted: &red.text, findings })?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if bad > 0 {
+        eprintln!("warden: {bad} malformed or failed line(s)");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
