@@ -468,11 +468,14 @@ impl CompiledRule {
         let mut at = s;
         while at < e {
             let Some(m) = self.regex.find(Input::new(text).range(at..e)) else { break };
-            // A rejected match (bad checksum, allowlisted) must not hide a
-            // valid one that starts inside it: resume one byte later.
+            // Resume where the *sensitive part* ended, not the match: rules
+            // consume a context byte on each side (there is no look-around),
+            // and the next match may need that byte as its own context. A
+            // rejected match (bad checksum, allowlisted) must not hide a valid
+            // one inside it: resume one byte later.
             at = match self.accept(text, m.start(), m.end(), out) {
-                Some(_) if m.end() > m.start() => m.end(),
-                _ => m.start() + 1,
+                Some(end) => end.max(m.start() + 1),
+                None => m.start() + 1,
             };
         }
     }
@@ -670,6 +673,44 @@ impl Engine {
         if let Some(ent) = &c.entropy {
             ent.find(text, out);
         }
+    }
+}
+
+// === the naive reference ===
+
+impl Engine {
+    /// The same findings as [`Engine::find`], computed the slow, obvious way:
+    /// every rule's regex over the whole text, every value searched for on
+    /// its own, every token scored, every key-name occurrence checked. No
+    /// keyword windows, digit regions, multi-pattern sets or strides.
+    ///
+    /// It exists to check the fast path (a differential test compares the
+    /// two on random inputs) and as the benchmarks' baseline.
+    pub fn find_naive(&self, text: &str) -> Result<Vec<Finding>, Error> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        self.exact.find_naive(bytes, &mut out);
+        for rule in &self.inner.rules {
+            rule.scan_all(bytes, &mut out);
+        }
+        if let Some(k) = &self.inner.keys {
+            let lower = bytes.to_ascii_lowercase();
+            for kw in &k.keywords {
+                for at in memchr::memmem::find_iter(&lower, kw.as_bytes()) {
+                    k.check_hit(bytes, at, at + kw.len(), &mut out);
+                }
+            }
+        }
+        if let Some(ent) = &self.inner.entropy {
+            ent.find_naive(bytes, &mut out);
+        }
+        for d in &self.detectors {
+            out.extend(d.detect(text).map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?);
+        }
+        for f in &mut out {
+            snap_to_chars(text, f);
+        }
+        Ok(crate::resolve::resolve(out))
     }
 }
 

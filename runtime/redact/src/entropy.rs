@@ -100,6 +100,24 @@ impl EntropyLayer {
         }
     }
 
+    /// Every maximal run, found by looking at every byte.
+    pub(crate) fn find_naive(&self, text: &[u8], out: &mut Vec<Finding>) {
+        let mut i = 0;
+        while i < text.len() {
+            if !TOKEN[text[i] as usize] {
+                i += 1;
+                continue;
+            }
+            let a = i;
+            while i < text.len() && TOKEN[text[i] as usize] {
+                i += 1;
+            }
+            if (self.min_len..=self.max_len).contains(&(i - a)) {
+                self.score(text, a, i, out);
+            }
+        }
+    }
+
     fn score(&self, text: &[u8], a: usize, b: usize, out: &mut Vec<Finding>) {
         let tok = &text[a..b];
         let has_digit = tok.iter().any(u8::is_ascii_digit);

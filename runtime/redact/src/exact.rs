@@ -20,13 +20,15 @@ pub struct ExactSet {
     ac: Option<AhoCorasick>,
     /// Per automaton pattern: the value's name (rule id) and label.
     owners: Vec<(Arc<str>, Arc<str>)>,
+    /// The literals, for the naive reference.
+    patterns: Vec<String>,
     max_len: usize,
 }
 
 impl ExactSet {
     /// An empty set.
     pub fn empty() -> ExactSet {
-        ExactSet { ac: None, owners: Vec::new(), max_len: 0 }
+        ExactSet { ac: None, owners: Vec::new(), patterns: Vec::new(), max_len: 0 }
     }
 
     /// Build from `(name, value)` pairs. The name shows up as the rule id
@@ -63,7 +65,24 @@ impl ExactSet {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&pats)
             .map_err(|e| Error::Config { name: "exact", msg: e.to_string() })?;
-        Ok(ExactSet { ac: Some(ac), owners, max_len })
+        Ok(ExactSet { ac: Some(ac), owners, patterns: pats, max_len })
+    }
+
+    /// Each literal searched for on its own (the reference for tests).
+    pub(crate) fn find_naive(&self, text: &[u8], out: &mut Vec<Finding>) {
+        for (i, pat) in self.patterns.iter().enumerate() {
+            let (rule, label) = &self.owners[i];
+            for at in memchr::memmem::find_iter(text, pat.as_bytes()) {
+                out.push(Finding {
+                    start: at,
+                    end: at + pat.len(),
+                    layer: Layer::Exact,
+                    rule: rule.clone(),
+                    label: label.clone(),
+                    priority: EXACT_PRIORITY,
+                });
+            }
+        }
     }
 
     /// Whether no value is registered.
