@@ -5,12 +5,14 @@
 //! 1. **exact**: one Aho-Corasick pass over the registered values (none by
 //!    default, so no pass).
 //! 2. **keywords**: the text is lowercased into scratch space (one vectorised
-//!    pass), and one case-sensitive, leftmost-first automaton over every rule
-//!    keyword and sensitive key name runs over it. Matching lowercase against
-//!    lowercase keeps keywords case-insensitive *and* keeps the automaton's
-//!    SIMD (Teddy) prefilter, which `ascii_case_insensitive` would turn off.
-//!    Each hit names the rules to try (and a keys-layer check); a rule's regex
-//!    then runs only in a window around the hit, as wide as its longest match.
+//!    pass), and one case-sensitive, leftmost-first automaton (a DFA) over
+//!    every rule keyword and sensitive key name runs over it, which keeps
+//!    keywords case-insensitive without `ascii_case_insensitive` doubling the
+//!    automaton. Each hit names the rules to try (and a keys-layer check).
+//!    A rule whose every match *starts* with its keyword (proved from the
+//!    regex: `ghp_…`, `heroku…=…`) gets an anchored search right at the hit,
+//!    which gives up within a few bytes on a near-miss; any other rule runs
+//!    its regex in a window around the hit, as wide as its longest match.
 //!    One-byte keywords (`@`) are anchors found with memchr.
 //! 3. **keyword-less rules** run as one multi-pattern regex. Those whose every
 //!    match contains an ASCII digit (proved from the regex, or declared with
@@ -66,6 +68,10 @@ pub(crate) struct CompiledRule {
     has_group: bool,
     /// Longest regex match, in bytes.
     pub(crate) max_len: usize,
+    /// `Some(n)` when every match starts with one of the keywords, at most
+    /// `n` bytes after the match start (a one-byte boundary). Such a rule is
+    /// tried with anchored searches at each hit instead of a window scan.
+    lead: Option<usize>,
     validator: Option<Validator>,
     allow_values: Vec<Vec<u8>>,
     stopwords: Vec<Vec<u8>>,
@@ -77,7 +83,8 @@ pub(crate) struct CompiledRule {
 /// What a keyword hit asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
-    Rule(u32),
+    /// Try rule `.0`, whose keyword starts `.1` bytes into the hit.
+    Rule(u32, u32),
     Key,
 }
 
@@ -207,7 +214,7 @@ impl Builder {
                 if kw.len() == 1 {
                     anchors.entry(kw.as_bytes()[0]).or_default().push(i);
                 } else {
-                    kw_actions.entry(kw).or_default().insert(Action::Rule(i));
+                    kw_actions.entry(kw).or_default().insert(Action::Rule(i, 0));
                 }
             }
         }
@@ -225,8 +232,11 @@ impl Builder {
             .map(|p| {
                 let mut acts = BTreeSet::new();
                 for (q, a) in &kw_actions {
-                    if p.contains(q.as_str()) {
-                        acts.extend(a.iter().copied());
+                    for (off, _) in p.match_indices(q.as_str()) {
+                        acts.extend(a.iter().map(|act| match *act {
+                            Action::Rule(r, _) => Action::Rule(r, off as u32),
+                            Action::Key => Action::Key,
+                        }));
                     }
                 }
                 acts.into_iter().collect()
@@ -238,6 +248,7 @@ impl Builder {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| Error::Config { name: "keywords", msg: e.to_string() })?,
             )
@@ -315,6 +326,7 @@ fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
         Error::rule(id, "the regex can match unboundedly long text: bound every repetition, e.g. {1,256}")
     })?;
     let has_group = hir.properties().explicit_captures_len() >= 1;
+    let lead = keyword_lead(&hir, &spec.keywords);
     let needs_digit = requires_digit(&hir) || spec.anchor == Some(crate::rule::Anchor::Digit);
     let regex = meta::Builder::new()
         .configure(meta_config())
@@ -341,6 +353,7 @@ fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
         source: spec.regex.clone(),
         has_group,
         max_len,
+        lead,
         validator: spec.validator,
         allow_values: spec.allowlist.values.iter().map(|v| v.as_bytes().to_vec()).collect(),
         stopwords: spec.allowlist.stopwords.iter().map(|s| s.to_ascii_lowercase().into_bytes()).collect(),
@@ -374,6 +387,111 @@ fn requires_digit(h: &Hir) -> bool {
         HirKind::Concat(hs) => hs.iter().any(requires_digit),
         HirKind::Alternation(hs) => hs.iter().all(requires_digit),
     }
+}
+
+/// Lowercased literal prefixes of every match, each marked complete (the
+/// whole match) or not; `None` when they cannot be listed (a class wider
+/// than one letter in two cases, too many alternatives).
+fn prefixes(h: &Hir) -> Option<Vec<(Vec<u8>, bool)>> {
+    const LIMIT: usize = 512;
+    let one_letter = |bytes: Vec<u8>| -> Option<Vec<(Vec<u8>, bool)>> {
+        let lower: BTreeSet<u8> = bytes.iter().map(|b| b.to_ascii_lowercase()).collect();
+        (lower.len() == 1).then(|| vec![(lower.into_iter().collect(), true)])
+    };
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(vec![(Vec::new(), true)]),
+        HirKind::Literal(lit) => Some(vec![(lit.0.to_ascii_lowercase(), true)]),
+        HirKind::Class(Class::Bytes(c)) => {
+            let n: usize = c.ranges().iter().map(|r| (r.end() - r.start()) as usize + 1).sum();
+            if n > 2 {
+                return None;
+            }
+            one_letter(c.iter().flat_map(|r| r.start()..=r.end()).collect())
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let n: u32 = c.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+            if n > 2 || c.ranges().iter().any(|r| !r.end().is_ascii()) {
+                return None;
+            }
+            one_letter(c.iter().flat_map(|r| r.start()..=r.end()).map(|ch| ch as u8).collect())
+        }
+        HirKind::Capture(c) => prefixes(&c.sub),
+        HirKind::Alternation(hs) => {
+            let mut all = Vec::new();
+            for h in hs {
+                all.extend(prefixes(h)?);
+            }
+            (all.len() <= LIMIT).then_some(all)
+        }
+        HirKind::Repetition(r) if r.max == Some(1) => {
+            let mut all = prefixes(&r.sub)?;
+            if r.min == 0 {
+                all.push((Vec::new(), true));
+            }
+            Some(all)
+        }
+        HirKind::Repetition(r) if r.min >= 1 => {
+            Some(prefixes(&r.sub)?.into_iter().map(|(p, _)| (p, false)).collect())
+        }
+        HirKind::Repetition(_) => Some(vec![(Vec::new(), false)]),
+        HirKind::Concat(hs) => {
+            let mut acc = vec![(Vec::new(), true)];
+            for h in hs {
+                if acc.iter().all(|(_, done)| !done) {
+                    break;
+                }
+                let Some(next) = prefixes(h) else {
+                    acc.iter_mut().for_each(|(_, done)| *done = false);
+                    break;
+                };
+                let mut grown = Vec::new();
+                for (p, done) in acc {
+                    if !done {
+                        grown.push((p, false));
+                        continue;
+                    }
+                    for (q, qdone) in &next {
+                        grown.push(([p.as_slice(), q].concat(), *qdone));
+                    }
+                }
+                if grown.len() > LIMIT {
+                    return None;
+                }
+                acc = grown;
+            }
+            Some(acc)
+        }
+    }
+}
+
+/// `Some(n)` if every match of `hir` starts with one of `keywords` (ASCII
+/// case-insensitively) at most `n` bytes in: either at once, or after one
+/// leading byte or assertion such as `(?:^|[^A-Za-z0-9])`.
+fn keyword_lead(hir: &Hir, keywords: &[String]) -> Option<usize> {
+    let kws: Vec<Vec<u8>> = keywords.iter().map(|k| k.to_ascii_lowercase().into_bytes()).collect();
+    if kws.is_empty() {
+        return None;
+    }
+    let led = |h: &Hir| {
+        prefixes(h).is_some_and(|ps| {
+            !ps.is_empty() && ps.iter().all(|(p, _)| kws.iter().any(|k| p.starts_with(k)))
+        })
+    };
+    if led(hir) {
+        return Some(0);
+    }
+    let mut h = hir;
+    while let HirKind::Capture(c) = h.kind() {
+        h = &c.sub;
+    }
+    if let HirKind::Concat(hs) = h.kind() {
+        if hs.len() >= 2 && hs[0].properties().maximum_len().is_some_and(|n| n <= 1) {
+            if led(&Hir::concat(hs[1..].to_vec())) {
+                return Some(1);
+            }
+        }
+    }
+    None
 }
 
 fn build_set(rules: &[CompiledRule], mut members: Vec<u32>) -> Result<Option<RuleSet>, Error> {
@@ -456,6 +574,21 @@ impl CompiledRule {
             priority: self.priority,
         });
         Some(e)
+    }
+
+    /// Anchored attempts starting at each of `from..=to`; the first match
+    /// that counts is reported. Cheap: on a near-miss the search stops within
+    /// a few bytes instead of scanning a window.
+    fn try_at(&self, text: &[u8], from: usize, to: usize, out: &mut Vec<Finding>) {
+        for start in from..=to {
+            let end = (start + self.max_len + EDGE).min(text.len());
+            let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
+            if let Some(m) = self.regex.find(input) {
+                if self.accept(text, m.start(), m.end(), out).is_some() {
+                    return;
+                }
+            }
+        }
     }
 
     /// This rule alone over the whole text.
@@ -630,7 +763,14 @@ impl Engine {
                 for m in ac.find_iter(&lower) {
                     for act in &c.actions[m.pattern().as_usize()] {
                         match *act {
-                            Action::Rule(r) => window(r, m.start(), m.end()),
+                            Action::Rule(r, off) => {
+                                let rule = &c.rules[r as usize];
+                                let at = m.start() + off as usize;
+                                match rule.lead {
+                                    Some(pre) => rule.try_at(text, at.saturating_sub(pre), at, out),
+                                    None => window(r, at, m.end()),
+                                }
+                            }
                             Action::Key => {
                                 if let Some(k) = &c.keys {
                                     k.check_hit(text, m.start(), m.end(), out);
@@ -643,7 +783,11 @@ impl Engine {
             for (byte, rules) in &c.anchors {
                 for p in memchr::memchr_iter(*byte, &lower) {
                     for &r in rules {
-                        window(r, p, p + 1);
+                        let rule = &c.rules[r as usize];
+                        match rule.lead {
+                            Some(pre) => rule.try_at(text, p.saturating_sub(pre), p, out),
+                            None => window(r, p, p + 1),
+                        }
                     }
                 }
             }
@@ -661,7 +805,6 @@ impl Engine {
             c.rules[r as usize].scan(text, s, e, out);
             i = j;
         }
-
         if let Some(set) = &c.digit_set {
             for (s, e) in digit_regions(text, set.pad) {
                 set.scan(&c.rules, text, s, e, out);
@@ -758,6 +901,18 @@ mod tests {
         for p in [r"[a-z0-9]{4}", r"\d*x", r"a|1", r"[0-9a-f]{2}"] {
             assert!(!requires_digit(&hir(p)), "{p}");
         }
+    }
+
+    #[test]
+    fn keyword_led_rules_are_recognised() {
+        let kw = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(keyword_lead(&hir(r"ghp_[A-Za-z0-9]{36}"), &kw(&["ghp_"])), Some(0));
+        assert_eq!(keyword_lead(&hir(r"(?:^|[^A-Za-z0-9])(AKIA[A-Z2-7]{16})"), &kw(&["AKIA"])), Some(1));
+        assert_eq!(keyword_lead(&hir(r"(?i)(?:api_?key|token)\s?=\s?([a-z]{8})"), &kw(&["api_key", "apikey", "token"])), Some(0));
+        assert_eq!(keyword_lead(&hir(r"(?i)(?:api_?key|token)\s?=\s?([a-z]{8})"), &kw(&["api_key", "token"])), None);
+        assert_eq!(keyword_lead(&hir(r"[a-z]{3}AZDO[a-z]{4}"), &kw(&["AZDO"])), None);
+        assert_eq!(keyword_lead(&hir(r"x?ghp_[a-z]{4}"), &kw(&["ghp_"])), Some(1));
+        assert_eq!(keyword_lead(&hir(r"xy?ghp_[a-z]{4}"), &kw(&["ghp_"])), None);
     }
 
     #[test]

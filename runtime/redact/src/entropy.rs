@@ -1,7 +1,8 @@
 //! The entropy layer: long tokens that look random.
 //!
-//! A token is a maximal run of base64/URL-safe characters (`A-Z a-z 0-9 + / =
-//! _ -`). Runs of `min_len..=max_len` bytes that contain both a letter and a
+//! A token is a maximal run of base64/URL-safe characters (`A-Z a-z 0-9 + /
+//! _ -`) and up to two `=` of padding after it; an `=` elsewhere separates, so
+//! `NAME=value` is two tokens. Runs of `min_len..=max_len` bytes that contain both a letter and a
 //! digit and reach `min_bits` bits per character are reported. Hex strings
 //! (git SHAs, digests) top out at 4 bits per character and so never reach the
 //! 4.5 default; base64 digests are allowed by the prefix that names them.
@@ -29,13 +30,23 @@ const fn token_table() -> [bool; 256] {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-');
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-');
         i += 1;
     }
     t
 }
 
 static TOKEN: [bool; 256] = token_table();
+
+/// Extend a token ending at `b` over up to two `=` of base64 padding.
+fn with_padding(text: &[u8], mut b: usize) -> usize {
+    for _ in 0..2 {
+        if b < text.len() && text[b] == b'=' {
+            b += 1;
+        }
+    }
+    b
+}
 
 impl EntropyLayer {
     pub(crate) fn new(cfg: &EntropyConfig) -> Result<EntropyLayer, Error> {
@@ -91,6 +102,7 @@ impl EntropyLayer {
             while b < n && TOKEN[text[b] as usize] {
                 b += 1;
             }
+            b = with_padding(text, b);
             let len = b - a;
             if len >= self.min_len && len <= self.max_len {
                 self.score(text, a, b, out);
@@ -112,6 +124,7 @@ impl EntropyLayer {
             while i < text.len() && TOKEN[text[i] as usize] {
                 i += 1;
             }
+            i = with_padding(text, i);
             if (self.min_len..=self.max_len).contains(&(i - a)) {
                 self.score(text, a, i, out);
             }
@@ -162,6 +175,14 @@ mod tests {
             let text = format!("{pre}{tok} tail");
             assert_eq!(find(&text), vec![(pre.len(), pre.len() + tok.len())], "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_assignment_is_not_one_token_but_padding_is_kept() {
+        let tok = "x9Kq2LmZ8vB4nR7tY1wE5uI3oP6aS0dFgH";
+        let text = format!("SOME_LONG_VARIABLE_NAME_1234={tok}== end");
+        let start = text.find(tok).unwrap();
+        assert_eq!(find(&text), vec![(start, start + tok.len() + 2)]);
     }
 
     #[test]

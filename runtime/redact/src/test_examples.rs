@@ -44,6 +44,17 @@ impl Engine {
                 fail("has no negative example".into());
             }
             for ex in &rule.examples.positive {
+                if let Ok(found) = self.find_all(ex) {
+                    // A finding that begins or ends with a blank or a quote
+                    // swallowed context (a boundary byte left out of group 1).
+                    let edge = |b: u8| b.is_ascii_whitespace() || b"\"'`".contains(&b);
+                    for f in found.iter().filter(|f| f.rule == rule.id) {
+                        let v = &ex.as_bytes()[f.start..f.end];
+                        if edge(v[0]) || edge(v[v.len() - 1]) {
+                            fail(format!("finding {:?} in {ex:?} includes context at its edge", &ex[f.start..f.end]));
+                        }
+                    }
+                }
                 match self.find_all(ex) {
                     Ok(found) if found.iter().any(|f| f.rule == rule.id) => {}
                     // Keyword-less rules share one multi-pattern pass, which
