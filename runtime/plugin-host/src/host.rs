@@ -15,6 +15,9 @@ use crate::cache::CodeCache;
 use crate::error::{FailureKind, LoadError, PluginError};
 use crate::limits::Limits;
 
+/// Bytes of each pooled memory reset by memset and kept resident.
+const KEEP_RESIDENT: usize = 128 << 10;
+
 /// How the host is set up. Rejected before anything runs if out of range.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -159,7 +162,16 @@ impl PluginHost {
             .total_core_instances(config.max_instances * 2)
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 2)
-            .max_memory_size(config.max_memory_bytes);
+            .max_memory_size(config.max_memory_bytes)
+            // PERF: reset the first pages of a returned instance's memory
+            // with memset and keep them mapped, instead of madvise and fresh
+            // page faults on the next call; the guests link a 64 KiB stack
+            // (plugins/.cargo/config.toml) so a call's pages are those first
+            // ones. `cargo bench -p warden-plugin-host --bench plugins`,
+            // trivial-1KiB/fresh: 36.8 µs without either, 24.3 µs with 128 KiB
+            // kept, 32.7 µs with 64 KiB, 54 µs with 1 MiB (the memset wins).
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .consume_fuel(true)

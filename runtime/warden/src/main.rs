@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_plugin;
 mod cmd_redact;
 mod cmd_rules;
 mod policy_arg;
@@ -30,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd_rules::Command,
     },
+    /// Inspect and try a Wasm plugin component.
+    Plugin {
+        #[command(subcommand)]
+        command: cmd_plugin::Command,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Redact(args) => cmd_redact::run(args),
         Command::Rules { command } => cmd_rules::run(command),
+        Command::Plugin { command } => cmd_plugin::run(command),
     };
     match result {
         Ok(code) => code,
