@@ -256,3 +256,18 @@ fn plugin_check_fails_on_a_failing_plugin_or_a_bad_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not a loadable component"), "{}", stderr(&out));
 }
+
+#[test]
+fn redact_runs_detector_plugins_as_the_fifth_layer() {
+    let phrase = format!("{} about", "abandon ".repeat(11).trim_end());
+    let input = format!("restore from {phrase} or mail bob@example.org");
+    let out = run_with_stdin(&["redact", "--plugin", warden_plugin_fixtures::BIP39], input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "restore from [SEED_PHRASE_1] or mail [EMAIL_1]");
+
+    // A failing plugin fails closed: an error, and no text on stdout.
+    let out = run_with_stdin(&["redact", "--plugin", warden_plugin_fixtures::HOSTILE], b"trap");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty(), "nothing may be written when a detector fails");
+    assert!(stderr(&out).contains("detector hostile failed"), "{}", stderr(&out));
+}

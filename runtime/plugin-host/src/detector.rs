@@ -84,14 +84,24 @@ impl DetectorPlugin {
     }
 
     fn call_unrecorded(&self, text: &str) -> Result<Vec<Finding>, PluginError> {
+        self.check_input(text)?;
+        let mut store = self.host.store(&self.limits).map_err(|d| self.fail(FailureKind::Instantiate, d))?;
+        let instance: Detector = self.pre.instantiate(&mut store).map_err(|e| failure(&self.name, &e, true))?;
+        self.run(&mut store, &instance, text)
+    }
+
+    /// The call itself on a ready instance, and the check of its result.
+    fn run(&self, store: &mut wasmtime::Store<StoreState>, instance: &Detector, text: &str) -> Result<Vec<Finding>, PluginError> {
+        let out = instance.call_detect(store, text).map_err(|e| failure(&self.name, &e, false))?;
+        let found = out.map_err(|msg| self.fail(FailureKind::PluginError, truncate(msg)))?;
+        self.validate(text, found)
+    }
+
+    fn check_input(&self, text: &str) -> Result<(), PluginError> {
         if text.len() > self.limits.max_input {
             return Err(self.fail(FailureKind::InputTooLarge, format!("{} bytes > {}", text.len(), self.limits.max_input)));
         }
-        let mut store = self.host.store(&self.limits).map_err(|d| self.fail(FailureKind::Instantiate, d))?;
-        let instance: Detector = self.pre.instantiate(&mut store).map_err(|e| failure(&self.name, &e, true))?;
-        let out = instance.call_detect(&mut store, text).map_err(|e| failure(&self.name, &e, false))?;
-        let found = out.map_err(|msg| self.fail(FailureKind::PluginError, truncate(msg)))?;
-        self.validate(text, found)
+        Ok(())
     }
 
     fn validate(
@@ -115,10 +125,9 @@ impl DetectorPlugin {
             if e - s > self.limits.max_finding_len {
                 return Err(invalid(format!("finding of {} bytes > {}", e - s, self.limits.max_finding_len)));
             }
-            let label_ok = !f.label.is_empty()
-                && f.label.len() <= 48
-                && f.label.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-            if !label_ok || (!self.limits.labels.is_empty() && !self.limits.labels.contains(&f.label)) {
+            if !warden_redact::valid_label(&f.label)
+                || (!self.limits.labels.is_empty() && !self.limits.labels.contains(&f.label))
+            {
                 return Err(invalid(format!("label {:?} is not allowed", truncate(f.label))));
             }
             if !(0.0..=1.0).contains(&f.confidence) {
@@ -149,13 +158,9 @@ impl WarmDetector<'_> {
     /// instance is poisoned: make a new one.
     pub fn detect(&mut self, text: &str) -> Result<Vec<Finding>, PluginError> {
         let p = self.plugin;
-        if text.len() > p.limits.max_input {
-            return Err(p.fail(FailureKind::InputTooLarge, format!("{} bytes > {}", text.len(), p.limits.max_input)));
-        }
+        p.check_input(text)?;
         p.host.reset(&mut self.store, &p.limits).map_err(|d| p.fail(FailureKind::Instantiate, d))?;
-        let out = self.instance.call_detect(&mut self.store, text).map_err(|e| failure(&p.name, &e, false))?;
-        let found = out.map_err(|msg| p.fail(FailureKind::PluginError, truncate(msg)))?;
-        p.validate(text, found)
+        p.run(&mut self.store, &self.instance, text)
     }
 }
 

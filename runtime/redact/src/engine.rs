@@ -364,7 +364,8 @@ fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
     Ok((rule, needs_digit))
 }
 
-pub(crate) fn valid_label(label: &str) -> bool {
+/// Whether `label` can name a placeholder: 1 to 48 of `A-Z 0-9 _`.
+pub fn valid_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 48
         && label.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')

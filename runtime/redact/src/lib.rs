@@ -53,7 +53,7 @@ mod test_examples;
 pub mod validate;
 
 pub use detector::Detector;
-pub use engine::{Builder, Engine, RuleInfo};
+pub use engine::{valid_label, Builder, Engine, RuleInfo};
 pub use error::Error;
 pub use exact::ExactSet;
 pub use resolve::resolve;

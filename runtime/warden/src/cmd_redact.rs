@@ -12,6 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use warden_plugin_host::{DetectorPlugin, HostConfig, Limits, PluginHost};
 use warden_redact::{Engine, Session};
 
 use crate::policy_arg::PolicyArg;
@@ -25,12 +28,27 @@ pub struct Args {
     /// `{"id", "redacted", "findings"}` line per input line.
     #[arg(long)]
     jsonl: bool,
+    /// A detector plugin component to run as the fifth layer (repeatable).
+    /// It runs with default limits and fails closed: if it fails, nothing
+    /// is written for that input.
+    #[arg(long, value_name = "FILE.wasm")]
+    plugin: Vec<PathBuf>,
     #[command(flatten)]
     policy: PolicyArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let engine = args.policy.load()?.compile()?;
+    let mut engine = args.policy.load()?.compile()?;
+    if !args.plugin.is_empty() {
+        let host = PluginHost::new(HostConfig::default())?;
+        for path in &args.plugin {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+            let loaded = host.load(name, &bytes)?;
+            let plugin = DetectorPlugin::new(&host, &loaded, Limits::default())?;
+            engine = engine.with_detector(Arc::new(plugin));
+        }
+    }
     let input: Box<dyn Read> = match &args.file {
         None => Box::new(std::io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
