@@ -738,6 +738,13 @@ impl Engine {
     pub fn find_all(&self, text: &str) -> Result<Vec<Finding>, Error> {
         let mut out = Vec::new();
         self.find_builtin(text.as_bytes(), &mut out);
+        self.run_detectors(text, &mut out)?;
+        Ok(out)
+    }
+
+    /// The plugin layer: every detector, its findings checked; then all
+    /// findings widened to character boundaries.
+    fn run_detectors(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), Error> {
         for d in &self.detectors {
             let found = d
                 .detect(text)
@@ -747,10 +754,10 @@ impl Engine {
             }
             out.extend(found);
         }
-        for f in &mut out {
+        for f in out.iter_mut() {
             snap_to_chars(text, f);
         }
-        Ok(out)
+        Ok(())
     }
 
     #[inline(never)]
@@ -762,22 +769,26 @@ impl Engine {
         let mut windows: Vec<(u32, usize, usize)> = Vec::new();
         if c.keywords.is_some() || !c.anchors.is_empty() {
             let lower = text.to_ascii_lowercase();
-            let mut window = |r: u32, hs: usize, he: usize| {
-                let reach = c.rules[r as usize].max_len + EDGE;
-                windows.push((r, he.saturating_sub(reach), (hs + reach).min(text.len())));
+            // A rule's keyword starts at `at`: a keyword-led rule is tried
+            // anchored there, any other gets a window. The window is measured
+            // from `at` on both sides, which covers every match containing
+            // the keyword whatever its length (inner keywords of a longer hit
+            // included).
+            let mut trigger = |r: u32, at: usize, out: &mut Vec<Finding>| {
+                let rule = &c.rules[r as usize];
+                match rule.lead {
+                    Some(pre) => rule.try_at(text, at.saturating_sub(pre), at, out),
+                    None => {
+                        let reach = rule.max_len + EDGE;
+                        windows.push((r, at.saturating_sub(reach), (at + reach).min(text.len())));
+                    }
+                }
             };
             if let Some(ac) = &c.keywords {
                 for m in ac.find_iter(&lower) {
                     for act in &c.actions[m.pattern().as_usize()] {
                         match *act {
-                            Action::Rule(r, off) => {
-                                let rule = &c.rules[r as usize];
-                                let at = m.start() + off as usize;
-                                match rule.lead {
-                                    Some(pre) => rule.try_at(text, at.saturating_sub(pre), at, out),
-                                    None => window(r, at, m.end()),
-                                }
-                            }
+                            Action::Rule(r, off) => trigger(r, m.start() + off as usize, out),
                             Action::Key => {
                                 if let Some(k) = &c.keys {
                                     k.check_hit(text, m.start(), m.end(), out);
@@ -790,11 +801,7 @@ impl Engine {
             for (byte, rules) in &c.anchors {
                 for p in memchr::memchr_iter(*byte, &lower) {
                     for &r in rules {
-                        let rule = &c.rules[r as usize];
-                        match rule.lead {
-                            Some(pre) => rule.try_at(text, p.saturating_sub(pre), p, out),
-                            None => window(r, p, p + 1),
-                        }
+                        trigger(r, p, out);
                     }
                 }
             }
@@ -854,12 +861,7 @@ impl Engine {
         if let Some(ent) = &self.inner.entropy {
             ent.find_naive(bytes, &mut out);
         }
-        for d in &self.detectors {
-            out.extend(d.detect(text).map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?);
-        }
-        for f in &mut out {
-            snap_to_chars(text, f);
-        }
+        self.run_detectors(text, &mut out)?;
         Ok(crate::resolve::resolve(out))
     }
 }
@@ -962,6 +964,22 @@ mod tests {
             .unwrap();
         let found = e.find_all("x sk-ant-abcdef y").unwrap();
         assert!(found.iter().any(|f| &*f.rule == "short"), "{found:?}");
+    }
+
+    /// A keyword inside a longer keyword's hit gets a window measured from
+    /// its own position: here the match starts before the long hit and ends
+    /// in it, which a window measured from the hit's end missed.
+    #[test]
+    fn window_of_an_inner_keyword_reaches_back_far_enough() {
+        let e = Engine::builder()
+            .rules([
+                rule("inner", &["bcd"], r"[a-z]{3}bcd"),
+                rule("outer", &["bcdxxxxxxxxxx"], r"bcdxxxxxxxxxx[0-9]{2}"),
+            ])
+            .build()
+            .unwrap();
+        let found = e.find_all("zaaabcdxxxxxxxxxxz").unwrap();
+        assert!(found.iter().any(|f| &*f.rule == "inner" && (f.start, f.end) == (1, 7)), "{found:?}");
     }
 
     #[test]
