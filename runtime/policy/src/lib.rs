@@ -1,22 +1,35 @@
-//! Warden policy: rule files and settings as they sit in a bundle, and the
-//! default bundle embedded in the binary.
+//! Warden policy: what a bundle holds and how it is checked.
 //!
-//! A policy directory holds `policy.toml` (settings) and `rules/*.toml`
-//! (detection rules, each file a list of `[[rule]]` tables as described by
-//! [`warden_redact::RuleSpec`]). This crate turns those files into a compiled
-//! [`Engine`]; signing, verification and activation come with bundles.
+//! A policy is a set of files: `policy.toml` (settings: redaction, tools,
+//! plugins), `rules/*.toml` (detection rules, each file a list of `[[rule]]`
+//! tables as described by [`warden_redact::RuleSpec`]) and `tests/*.toml`
+//! (self-tests, see [`selftest`]). As a signed bundle it also carries
+//! `manifest.json` and `manifest.sig` (see [`bundle`]). This crate reads,
+//! verifies and compiles those files; it does no network or database I/O,
+//! and it does not run plugins (the server and CLI do, through the plugin
+//! host).
 
 use std::path::Path;
 
 use serde::Deserialize;
 use warden_redact::{EntropyConfig, Engine, KeysConfig, RuleSpec};
 
+pub mod bundle;
+pub mod selftest;
+pub mod tools;
+
+pub use bundle::Files;
+pub use tools::{Decision, Tier, ToolGate, ToolSettings};
+
 /// The default bundle, as compiled into the binary.
 pub mod defaults {
-    /// `(path inside the bundle, contents)` of each default rules file.
-    pub static RULE_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/default_rules.rs"));
-    /// The default `policy.toml`.
-    pub static POLICY_TOML: &str = include!(concat!(env!("OUT_DIR"), "/default_policy.rs"));
+    /// `(path inside the bundle, contents)` of every file of `policies/default`.
+    pub static FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/default_bundle.rs"));
+
+    /// The default bundle's files.
+    pub fn files() -> super::Files {
+        FILES.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect()
+    }
 }
 
 /// An error loading a policy; says which file and what is wrong.
@@ -41,9 +54,23 @@ pub enum PolicyError {
     /// The rules or settings do not compile.
     #[error("{0}")]
     Compile(#[from] warden_redact::Error),
+    /// The `[tools]` settings do not compile.
+    #[error("policy.toml: {0}")]
+    Tools(String),
     /// The policy has no rules at all: almost certainly the wrong directory.
     #[error("{0}: no rules found (expected rules/*.toml)")]
     NoRules(String),
+    /// The directory or archive could not be read.
+    #[error("{0}")]
+    Archive(#[from] bundle::ArchiveError),
+    /// A plugin binding names a file the policy does not have.
+    #[error("policy.toml: plugin {name:?}: {path} is not in the bundle")]
+    MissingPlugin {
+        /// The plugin.
+        name: String,
+        /// Its path.
+        path: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -60,6 +87,26 @@ pub struct PolicySettings {
     /// Redaction layer settings.
     #[serde(default)]
     pub redaction: RedactionSettings,
+    /// The tool-call gate.
+    #[serde(default)]
+    pub tools: ToolSettings,
+    /// Wasm plugins and their limits.
+    #[serde(default)]
+    pub plugins: Vec<PluginBinding>,
+}
+
+/// `[[plugins]]` in `policy.toml`: a component of the bundle and its limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginBinding {
+    /// Name, used in metrics and errors.
+    pub name: String,
+    /// Path of the component inside the bundle (`plugins/x.wasm`).
+    pub path: String,
+    /// Limits, as the plugin host reads them (fuel, deadline_ms,
+    /// memory_bytes, ...); missing keys take the host's defaults.
+    #[serde(default)]
+    pub limits: toml::Table,
 }
 
 /// `[redaction]` in `policy.toml`.
@@ -86,62 +133,78 @@ pub fn parse_settings(path: &str, text: &str) -> Result<PolicySettings, PolicyEr
     toml::from_str(text).map_err(|e| PolicyError::Parse { path: path.to_string(), msg: e.to_string() })
 }
 
-/// A policy's rules and settings, parsed but not compiled.
+/// A policy's files, parsed but not compiled.
 #[derive(Clone, Debug)]
 pub struct PolicySource {
     /// Every rule, in file order (files sorted by name).
     pub rules: Vec<RuleSpec>,
     /// Settings.
     pub settings: PolicySettings,
+    /// Every file of the policy (rules, tests, plugins...), by path.
+    pub files: Files,
 }
 
 impl PolicySource {
     /// The embedded default policy.
     pub fn embedded() -> Result<PolicySource, PolicyError> {
-        let mut rules = Vec::new();
-        for (path, text) in defaults::RULE_FILES {
-            rules.extend(parse_rules(path, text)?);
-        }
-        let settings = parse_settings("policy.toml", defaults::POLICY_TOML)?;
-        Ok(PolicySource { rules, settings })
+        PolicySource::from_files(defaults::files(), "the embedded default policy")
     }
 
     /// A policy directory on disk: `DIR/policy.toml` (optional) and
-    /// `DIR/rules/*.toml`.
+    /// `DIR/rules/*.toml`, plus whatever else it holds.
     pub fn from_dir(dir: &Path) -> Result<PolicySource, PolicyError> {
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| PolicyError::Io { path: p.display().to_string(), source: e })
-        };
-        let rules_dir = dir.join("rules");
-        let mut files: Vec<_> = std::fs::read_dir(&rules_dir)
-            .map_err(|e| PolicyError::Io { path: rules_dir.display().to_string(), source: e })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut rules = Vec::new();
-        for f in &files {
-            rules.extend(parse_rules(&f.display().to_string(), &read(f)?)?);
-        }
-        if rules.is_empty() {
+        if !dir.join("rules").is_dir() {
             return Err(PolicyError::NoRules(dir.display().to_string()));
         }
-        let policy = dir.join("policy.toml");
-        let settings = if policy.exists() {
-            parse_settings(&policy.display().to_string(), &read(&policy)?)?
-        } else {
-            PolicySettings::default()
-        };
-        Ok(PolicySource { rules, settings })
+        let files = bundle::archive::read_dir(dir, &bundle::Limits::default())?;
+        PolicySource::from_files(files, &dir.display().to_string())
     }
 
-    /// Compile into an engine.
+    /// A policy from its files (`origin` names it in errors).
+    pub fn from_files(files: Files, origin: &str) -> Result<PolicySource, PolicyError> {
+        let text = |path: &str, data: &[u8]| {
+            std::str::from_utf8(data)
+                .map(str::to_string)
+                .map_err(|_| PolicyError::Parse { path: path.to_string(), msg: "not UTF-8".into() })
+        };
+        let mut rules = Vec::new();
+        for (path, data) in bundle::files_in(&files, "rules", ".toml") {
+            rules.extend(parse_rules(path, &text(path, data)?)?);
+        }
+        if rules.is_empty() {
+            return Err(PolicyError::NoRules(origin.to_string()));
+        }
+        let settings = match files.get("policy.toml") {
+            Some(data) => parse_settings("policy.toml", &text("policy.toml", data)?)?,
+            None => PolicySettings::default(),
+        };
+        for p in &settings.plugins {
+            if !files.contains_key(&p.path) {
+                return Err(PolicyError::MissingPlugin { name: p.name.clone(), path: p.path.clone() });
+            }
+        }
+        Ok(PolicySource { rules, settings, files })
+    }
+
+    /// Compile the rules into an engine.
     pub fn compile(&self) -> Result<Engine, PolicyError> {
         Ok(Engine::builder()
             .rules(self.rules.iter().cloned())
             .entropy(self.settings.redaction.entropy.clone())
             .keys(self.settings.redaction.keys.clone())
             .build()?)
+    }
+
+    /// Compile the `[tools]` rules.
+    pub fn tool_gate(&self) -> Result<ToolGate, PolicyError> {
+        ToolGate::new(self.settings.tools.clone()).map_err(PolicyError::Tools)
+    }
+
+    /// The self-test files, `(path, text)`.
+    pub fn test_files(&self) -> Vec<(&str, String)> {
+        bundle::files_in(&self.files, "tests", ".toml")
+            .map(|(p, d)| (p, String::from_utf8_lossy(d).into_owned()))
+            .collect()
     }
 }
 

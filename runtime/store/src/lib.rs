@@ -1,0 +1,388 @@
+//! Warden's state: one SQLite file in WAL mode.
+//!
+//! Tables (schema version 1):
+//! - `bundle_history`: every bundle ever accepted (digest, name, revision,
+//!   signer, when, from where). The anti-rollback counter is the highest
+//!   revision in it; a revision maps to exactly one digest.
+//! - `policy_active`: one row, the bundle in force (digest, revision, since).
+//! - `policy_attempt`: one row, the last activation attempt and its error.
+//! - `audit`: append-only (triggers refuse UPDATE and DELETE); every
+//!   activation, rollback and refusal.
+//!
+//! Writes that belong together commit in one transaction with
+//! `synchronous = FULL`, so a crash (even `kill -9`) leaves either the state
+//! before or the state after, never a mix.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer Warden.
+    #[error("state database: schema version {0} is newer than this Warden understands ({SCHEMA_VERSION})")]
+    NewerSchema(i64),
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS bundle_history (
+    digest      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    revision    INTEGER NOT NULL UNIQUE,
+    signed_by   TEXT NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    source      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy_active (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    digest       TEXT NOT NULL REFERENCES bundle_history(digest),
+    activated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy_attempt (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    at      INTEGER NOT NULL,
+    source  TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error   TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail  TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+"#;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// One accepted bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleRecord {
+    /// SHA-256 of its manifest, hex.
+    pub digest: String,
+    /// Its name.
+    pub name: String,
+    /// Its revision.
+    pub revision: u64,
+    /// Id of the key that signed it.
+    pub signed_by: String,
+    /// When it was first accepted (ms since epoch).
+    pub accepted_at: i64,
+    /// Where it came from (URL, file, `rollback`).
+    pub source: String,
+}
+
+/// The active bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveRecord {
+    /// The bundle.
+    pub bundle: BundleRecord,
+    /// When it became active (ms since epoch).
+    pub activated_at: i64,
+}
+
+/// The last activation attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// When (ms since epoch).
+    pub at: i64,
+    /// From where.
+    pub source: String,
+    /// `activated`, `unchanged` or `refused`.
+    pub outcome: String,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
+/// One audit entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When (ms since epoch).
+    pub at: i64,
+    /// Who (`hub`, `local`, `operator:<name>`...).
+    pub actor: String,
+    /// What (`policy.activate`, `policy.rollback`, `policy.refuse`...).
+    pub action: String,
+    /// On what (a digest...).
+    pub subject: String,
+    /// Details, never a secret.
+    pub detail: String,
+}
+
+/// The state database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Open (and create or migrate) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema(version));
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (transactions roll back on drop), so a poisoned lock is usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The highest revision ever accepted.
+    pub fn highest_revision(&self) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> = self.conn().query_row("SELECT MAX(revision) FROM bundle_history", [], |r| r.get(0))?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    /// The accepted bundle with this revision.
+    pub fn by_revision(&self, revision: u64) -> Result<Option<BundleRecord>, StoreError> {
+        self.one("WHERE revision = ?1", params![revision as i64])
+    }
+
+    /// The accepted bundle with this digest.
+    pub fn by_digest(&self, digest: &str) -> Result<Option<BundleRecord>, StoreError> {
+        self.one("WHERE digest = ?1", params![digest])
+    }
+
+    fn one(&self, filter: &str, p: impl rusqlite::Params) -> Result<Option<BundleRecord>, StoreError> {
+        let sql = format!("SELECT digest, name, revision, signed_by, accepted_at, source FROM bundle_history {filter}");
+        Ok(self.conn().query_row(&sql, p, record).optional()?)
+    }
+
+    /// Every accepted bundle, newest revision first.
+    pub fn history(&self) -> Result<Vec<BundleRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT digest, name, revision, signed_by, accepted_at, source FROM bundle_history ORDER BY revision DESC",
+        )?;
+        let rows = stmt.query_map([], record)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The active bundle.
+    pub fn active(&self) -> Result<Option<ActiveRecord>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT h.digest, h.name, h.revision, h.signed_by, h.accepted_at, h.source, a.activated_at
+                 FROM policy_active a JOIN bundle_history h ON h.digest = a.digest",
+                [],
+                |r| Ok(ActiveRecord { bundle: record(r)?, activated_at: r.get(6)? }),
+            )
+            .optional()?)
+    }
+
+    /// Make `bundle` the active one, in one transaction: record it in the
+    /// history (if new), point `policy_active` at it, note the attempt and
+    /// audit it. Refuses, inside the same transaction, a revision below the
+    /// highest accepted or a revision already taken by another digest, so
+    /// two activations racing cannot both pass the check.
+    pub fn activate(&self, bundle: &BundleRecord, actor: &str, action: &str, detail: &str) -> Result<Result<(), String>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let known: Option<String> = tx
+            .query_row("SELECT digest FROM bundle_history WHERE revision = ?1", params![bundle.revision as i64], |r| r.get(0))
+            .optional()?;
+        // A rollback re-activates a bundle already in the history, and only that.
+        let is_rollback = action == "policy.rollback";
+        let highest: Option<i64> = tx.query_row("SELECT MAX(revision) FROM bundle_history", [], |r| r.get(0))?;
+        if let Some(h) = highest.filter(|h| (bundle.revision as i64) < *h && !is_rollback) {
+            return Ok(Err(format!("downgrade: revision {} is below the highest accepted revision {h}", bundle.revision)));
+        }
+        match known {
+            Some(d) if d != bundle.digest => {
+                return Ok(Err(format!(
+                    "same revision, different content: revision {} was accepted before with digest {d}",
+                    bundle.revision
+                )))
+            }
+            Some(_) => {}
+            None if is_rollback => {
+                return Ok(Err(format!("rollback: {} is not in the accepted history", bundle.digest)));
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO bundle_history (digest, name, revision, signed_by, accepted_at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![bundle.digest, bundle.name, bundle.revision as i64, bundle.signed_by, bundle.accepted_at, bundle.source],
+                )?;
+            }
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO policy_active (id, digest, activated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET digest = excluded.digest, activated_at = excluded.activated_at",
+            params![bundle.digest, now],
+        )?;
+        put_attempt(&tx, now, &bundle.source, "activated", None)?;
+        insert_audit(&tx, now, actor, action, &bundle.digest, detail)?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// Record an attempt that did not change the active bundle.
+    pub fn record_attempt(&self, source: &str, outcome: &str, error: Option<&str>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        put_attempt(&tx, now, source, outcome, error)?;
+        if let Some(e) = error {
+            insert_audit(&tx, now, "warden", "policy.refuse", source, e)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last attempt.
+    pub fn last_attempt(&self) -> Result<Option<Attempt>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT at, source, outcome, error FROM policy_attempt WHERE id = 1", [], |r| {
+                Ok(Attempt { at: r.get(0)?, source: r.get(1)?, outcome: r.get(2)?, error: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    /// Append an audit entry.
+    pub fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+        insert_audit(&self.conn(), now_ms(), actor, action, subject, detail)
+    }
+
+    /// The last `limit` audit entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id, at, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// `PRAGMA quick_check`: `ok`, or what is wrong.
+    pub fn quick_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn().query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+    }
+}
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<BundleRecord> {
+    Ok(BundleRecord {
+        digest: r.get(0)?,
+        name: r.get(1)?,
+        revision: r.get::<_, i64>(2)? as u64,
+        signed_by: r.get(3)?,
+        accepted_at: r.get(4)?,
+        source: r.get(5)?,
+    })
+}
+
+fn put_attempt(c: &Connection, at: i64, source: &str, outcome: &str, error: Option<&str>) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO policy_attempt (id, at, source, outcome, error) VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET at = excluded.at, source = excluded.source, outcome = excluded.outcome, error = excluded.error",
+        params![at, source, outcome, error],
+    )?;
+    Ok(())
+}
+
+fn insert_audit(c: &Connection, at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at, actor, action, subject, detail],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(digest: &str, revision: u64) -> BundleRecord {
+        BundleRecord {
+            digest: digest.into(),
+            name: "b".into(),
+            revision,
+            signed_by: "k".into(),
+            accepted_at: now_ms(),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn anti_rollback_lives_in_the_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        assert_eq!(store.highest_revision().unwrap(), None);
+        store.activate(&rec("d2", 2), "t", "policy.activate", "").unwrap().unwrap();
+        let err = store.activate(&rec("d1", 1), "t", "policy.activate", "").unwrap().unwrap_err();
+        assert!(err.starts_with("downgrade"), "{err}");
+        let err = store.activate(&rec("dX", 2), "t", "policy.activate", "").unwrap().unwrap_err();
+        assert!(err.starts_with("same revision, different content"), "{err}");
+        store.activate(&rec("d3", 3), "t", "policy.activate", "").unwrap().unwrap();
+        // Only a rollback may re-activate an older accepted digest.
+        assert!(store.activate(&rec("d2", 2), "t", "policy.activate", "").unwrap().is_err());
+        assert!(store.activate(&rec("d9", 1), "t", "policy.rollback", "").unwrap().is_err());
+        store.activate(&rec("d2", 2), "t", "policy.rollback", "").unwrap().unwrap();
+        assert_eq!(store.active().unwrap().unwrap().bundle.digest, "d2");
+        assert_eq!(store.highest_revision().unwrap(), Some(3));
+        drop(store);
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        assert_eq!(store.active().unwrap().unwrap().bundle.revision, 2);
+        assert_eq!(store.history().unwrap().len(), 2);
+        assert_eq!(store.quick_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn the_audit_log_is_append_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        store.audit("local", "policy.rollback", "d", "x").unwrap();
+        let conn = store.conn();
+        assert!(conn.execute("DELETE FROM audit", []).is_err());
+        assert!(conn.execute("UPDATE audit SET detail = 'y'", []).is_err());
+        drop(conn);
+        assert_eq!(store.audit_log(10).unwrap().len(), 1);
+    }
+}
