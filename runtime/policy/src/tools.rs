@@ -139,7 +139,10 @@ impl ToolGate {
                 return Err(format!("tools.rules[{i}]: tool must not be empty"));
             }
             args.push(match &rule.args {
-                Some(re) => Some(Regex::new(re).map_err(|e| format!("tools.rules[{i}] ({}): args: {e}", rule.tool))?),
+                Some(re) => Some(compile_args(re).map_err(|e| {
+                    let why = e.syntax_error().map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+                    format!("tools.rules[{i}] ({}): args: {why}", rule.tool)
+                })?),
                 None => None,
             });
         }
@@ -188,6 +191,17 @@ pub fn decide(tier: Tier, level: u8, external_unlocked: bool) -> Decision {
     } else {
         Decision::Gate
     }
+}
+
+/// Argument patterns are ASCII-minded (`\s`, `\w`, `\b` and case folding
+/// are ASCII; `.` and negated classes match any byte), which is what shell
+/// commands and JSON keys need, and keeps them on the fast engines.
+fn compile_args(re: &str) -> Result<Regex, regex_automata::meta::BuildError> {
+    use regex_automata::util::syntax;
+    Regex::builder()
+        .configure(Regex::config().utf8_empty(false))
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .build(re)
 }
 
 /// `*` matches any run of characters; everything else literally.

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_bundle;
+mod cmd_keygen;
 mod cmd_plugin;
+mod cmd_policy;
 mod cmd_redact;
 mod cmd_rules;
 mod policy_arg;
@@ -36,6 +39,25 @@ enum Command {
         #[command(subcommand)]
         command: cmd_plugin::Command,
     },
+    /// Make a bundle signing key.
+    Keygen(cmd_keygen::Args),
+    /// Build, sign, verify and self-test policy bundles.
+    Bundle {
+        #[command(subcommand)]
+        command: cmd_bundle::Command,
+    },
+    /// The policy in force on this node: status, activate, roll back, history.
+    Policy {
+        #[command(subcommand)]
+        command: cmd_policy::Command,
+    },
+    /// Run the sidecar: control API, policy polling.
+    Serve {
+        /// Configuration file (warden.toml); every key has a default and a
+        /// WARDEN_* environment override.
+        #[arg(long, value_name = "FILE", env = "WARDEN_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +66,18 @@ fn main() -> ExitCode {
         Command::Redact(args) => cmd_redact::run(args),
         Command::Rules { command } => cmd_rules::run(command),
         Command::Plugin { command } => cmd_plugin::run(command),
+        Command::Keygen(args) => cmd_keygen::run(args),
+        Command::Bundle { command } => cmd_bundle::run(command),
+        Command::Policy { command } => {
+            init_logs(false);
+            cmd_policy::run(command)
+        }
+        Command::Serve { config } => {
+            init_logs(true);
+            warden::config::Config::load(config.as_deref())
+                .and_then(warden::serve::serve)
+                .map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -52,6 +86,23 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "warden: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Logs go to stderr: JSON lines for the server, plain text for commands.
+/// `RUST_LOG` filters (default `info`).
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.without_time().with_target(false).init();
     }
 }
 

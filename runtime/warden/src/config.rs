@@ -1,0 +1,202 @@
+//! `warden.toml`: every key has a default, and a `WARDEN_*` variable
+//! overrides it (environment wins over the file). With no file at all Warden
+//! runs on loopback with the embedded default policy.
+//!
+//! ```toml
+//! state_dir = "/var/lib/warden"        # WARDEN_STATE_DIR
+//! tenant = "acme"                      # WARDEN_TENANT
+//! [control]
+//! listen = "127.0.0.1:8200"            # WARDEN_CONTROL_LISTEN
+//! [policy]
+//! bundle_url = "https://hub.example/v1/bundles/acme.tar.gz"  # WARDEN_POLICY_BUNDLE_URL
+//! trust = ["ed25519:...", "/etc/warden/hub.pub"]            # WARDEN_POLICY_TRUST (comma-separated)
+//! poll_min = "60s"                     # WARDEN_POLICY_POLL_MIN
+//! poll_max = "120s"                    # WARDEN_POLICY_POLL_MAX
+//! fetch_timeout = "30s"                # WARDEN_POLICY_FETCH_TIMEOUT
+//! max_staleness = "24h"                # WARDEN_POLICY_MAX_STALENESS (unset: never stale)
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use warden_policy::bundle::{manifest::parse_duration, Keyring, PublicKey};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// State directory (database, bundles, plugin cache).
+    pub state_dir: Option<PathBuf>,
+    /// This node's tenant; bundles for other tenants are refused.
+    pub tenant: Option<String>,
+    /// `[control]`.
+    pub control: ControlConfig,
+    /// `[policy]`.
+    pub policy: PolicyConfig,
+}
+
+/// `[control]`: the control API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Listen address; loopback unless set otherwise.
+    pub listen: SocketAddr,
+}
+
+/// `[policy]`: where bundles come from and whom to trust.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The bundle URL; unset: no polling (the last-good or embedded policy).
+    pub bundle_url: Option<String>,
+    /// Trusted keys: `ed25519:<base64>` or a path to a `.pub` file.
+    pub trust: Vec<String>,
+    /// Shortest wait between polls.
+    pub poll_min: String,
+    /// Longest wait between polls.
+    pub poll_max: String,
+    /// Timeout of one download.
+    pub fetch_timeout: String,
+    /// Past this long unconfirmed, egress fails closed.
+    pub max_staleness: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { state_dir: None, tenant: None, control: ControlConfig::default(), policy: PolicyConfig::default() }
+    }
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8200)) }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            bundle_url: None,
+            trust: Vec::new(),
+            poll_min: "60s".into(),
+            poll_max: "120s".into(),
+            fetch_timeout: "30s".into(),
+            max_staleness: None,
+        }
+    }
+}
+
+impl Config {
+    /// Read `path` (if given), then apply the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("config {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("WARDEN_STATE_DIR") {
+            self.state_dir = Some(v.into());
+        }
+        if let Some(v) = get("WARDEN_TENANT") {
+            self.tenant = Some(v);
+        }
+        if let Some(v) = get("WARDEN_CONTROL_LISTEN") {
+            self.control.listen = v.parse().with_context(|| format!("WARDEN_CONTROL_LISTEN={v}"))?;
+        }
+        if let Some(v) = get("WARDEN_POLICY_BUNDLE_URL") {
+            self.policy.bundle_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("WARDEN_POLICY_TRUST") {
+            self.policy.trust = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        for (key, field) in [
+            ("WARDEN_POLICY_POLL_MIN", &mut self.policy.poll_min),
+            ("WARDEN_POLICY_POLL_MAX", &mut self.policy.poll_max),
+            ("WARDEN_POLICY_FETCH_TIMEOUT", &mut self.policy.fetch_timeout),
+        ] {
+            if let Some(v) = get(key) {
+                *field = v;
+            }
+        }
+        if let Some(v) = get("WARDEN_POLICY_MAX_STALENESS") {
+            self.policy.max_staleness = Some(v).filter(|s| !s.is_empty());
+        }
+        Ok(())
+    }
+
+    /// The state directory: configured, or the per-user data directory.
+    pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(d) = &self.state_dir {
+            return Ok(d.clone());
+        }
+        default_state_dir()
+    }
+}
+
+impl PolicyConfig {
+    /// The trusted keys.
+    pub fn keyring(&self) -> anyhow::Result<Keyring> {
+        let keys = self.trust.iter().map(|t| parse_trust(t)).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Keyring::new(keys))
+    }
+
+    /// A duration setting.
+    pub fn duration(&self, name: &str, value: &str) -> anyhow::Result<Duration> {
+        parse_duration(value).map_err(|e| anyhow::anyhow!("policy.{name}: {e}"))
+    }
+
+    /// `max_staleness`, parsed.
+    pub fn max_staleness(&self) -> anyhow::Result<Option<Duration>> {
+        self.max_staleness.as_deref().map(|v| self.duration("max_staleness", v)).transpose()
+    }
+}
+
+/// A trusted key: `ed25519:<base64>` itself, or a file holding it.
+pub fn parse_trust(text: &str) -> anyhow::Result<PublicKey> {
+    if text.trim_start().starts_with("ed25519:") {
+        return PublicKey::parse(text).map_err(|e| anyhow::anyhow!("trusted key: {e}"));
+    }
+    let body = std::fs::read_to_string(text).with_context(|| format!("trusted key file {text}"))?;
+    PublicKey::parse(&body).map_err(|e| anyhow::anyhow!("trusted key file {text}: {e}"))
+}
+
+/// `$XDG_DATA_HOME/warden`, else `$HOME/.local/share/warden`.
+pub fn default_state_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("warden"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context(
+        "no state directory: set --state-dir, WARDEN_STATE_DIR, state_dir in the config, or HOME",
+    )?;
+    Ok(PathBuf::from(home).join(".local/share/warden"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut cfg: Config = toml::from_str("[control]\nlisten = \"127.0.0.1:1\"\n[policy]\npoll_min = \"5s\"\n").unwrap();
+        let env = |k: &str| match k {
+            "WARDEN_CONTROL_LISTEN" => Some("127.0.0.1:2".to_string()),
+            "WARDEN_POLICY_TRUST" => Some("a, b".to_string()),
+            _ => None,
+        };
+        cfg.apply_env(env).unwrap();
+        assert_eq!(cfg.control.listen.port(), 2);
+        assert_eq!(cfg.policy.trust, ["a", "b"]);
+        assert_eq!(cfg.policy.poll_min, "5s");
+        assert!(toml::from_str::<Config>("[policy]\npoll_mn = \"5s\"\n").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! Warden, the sidecar: configuration, state, the policy in force and the
+//! server. The `warden` binary's subcommands are thin layers over this.
+
+pub mod config;
+pub mod policy;
+pub mod serve;
+pub mod state;

@@ -1,0 +1,183 @@
+//! One policy, compiled: the redaction engine with its plugin detectors, the
+//! tool gate with its classifier plugins, and what bundle it came from.
+//!
+//! A `CompiledPolicy` is immutable; the server holds the active one behind an
+//! `ArcSwap`, so a request takes one `Arc` at its start and uses that policy
+//! to its end, whatever is activated meanwhile.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use serde::Deserialize;
+use warden_plugin_host::{ClassifierPlugin, DetectorPlugin, Limits, PluginHost, ToolCall, World};
+use warden_policy::bundle::Verified;
+use warden_policy::selftest::{self, Subject};
+use warden_policy::{Decision, PolicySource, Tier, ToolGate};
+use warden_redact::{Engine, Session};
+
+/// Where a policy came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleMeta {
+    /// Bundle name (`default` for the embedded one).
+    pub name: String,
+    /// Revision; 0 for the embedded default.
+    pub revision: u64,
+    /// SHA-256 of the manifest; `embedded` for the embedded default.
+    pub digest: String,
+    /// Key id of the signer; empty for the embedded default.
+    pub signed_by: String,
+    /// End of validity; `None` for the embedded default.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl BundleMeta {
+    /// The embedded default policy's identity.
+    pub fn embedded() -> BundleMeta {
+        BundleMeta {
+            name: "default".into(),
+            revision: 0,
+            digest: "embedded".into(),
+            signed_by: String::new(),
+            expires_at: None,
+        }
+    }
+
+    /// A verified bundle's identity.
+    pub fn of(v: &Verified) -> BundleMeta {
+        BundleMeta {
+            name: v.manifest.name.clone(),
+            revision: v.manifest.revision,
+            digest: v.digest.clone(),
+            signed_by: v.signed_by.clone(),
+            expires_at: v.manifest.expires_at().ok(),
+        }
+    }
+
+    /// Whether it is past its `expires_at`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// What the gate says about one tool call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateVerdict {
+    /// The decision.
+    pub decision: Decision,
+    /// The tier.
+    pub tier: Tier,
+    /// Why, for the approver and the audit log.
+    pub reason: String,
+}
+
+/// A compiled policy.
+pub struct CompiledPolicy {
+    /// Where it came from.
+    pub meta: BundleMeta,
+    /// Rules, settings and files.
+    pub source: PolicySource,
+    /// The redaction engine, plugin detectors included.
+    pub engine: Engine,
+    /// The tool rules.
+    pub gate: ToolGate,
+    /// Classifier plugins, in policy order.
+    pub classifiers: Vec<ClassifierPlugin>,
+    /// Detector plugin names, in policy order.
+    pub detectors: Vec<String>,
+}
+
+impl std::fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPolicy").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+impl CompiledPolicy {
+    /// Compile `source`: rules, tool rules, then every plugin binding through
+    /// `host` (cached compiled code is reused by content hash).
+    pub fn compile(source: PolicySource, meta: BundleMeta, host: &PluginHost) -> anyhow::Result<CompiledPolicy> {
+        let mut engine = source.compile()?;
+        let gate = source.tool_gate()?;
+        let mut classifiers = Vec::new();
+        let mut detectors = Vec::new();
+        for binding in &source.settings.plugins {
+            let ctx = || format!("plugin {:?} ({})", binding.name, binding.path);
+            let bytes = source.files.get(&binding.path).with_context(ctx)?;
+            let limits = Limits::deserialize(toml::Value::Table(binding.limits.clone()))
+                .map_err(|e| anyhow::anyhow!("limits: {e}"))
+                .with_context(ctx)?;
+            let loaded = host.load(&binding.name, bytes).with_context(ctx)?;
+            match loaded.world {
+                World::Detector => {
+                    let plugin = DetectorPlugin::new(host, &loaded, limits).with_context(ctx)?;
+                    engine = engine.with_detector(Arc::new(plugin));
+                    detectors.push(binding.name.clone());
+                }
+                World::Classifier => {
+                    classifiers.push(ClassifierPlugin::new(host, &loaded, limits).with_context(ctx)?);
+                }
+            }
+        }
+        Ok(CompiledPolicy { meta, source, engine, gate, classifiers, detectors })
+    }
+
+    /// Run the policy's own self-tests (`tests/*.toml`).
+    pub fn self_test(&self) -> selftest::Report {
+        let files = self.source.test_files();
+        selftest::run(files.iter().map(|(p, t)| (*p, t.as_str())), self)
+    }
+
+    /// Classify and decide a tool call: the first matching tool rule sets the
+    /// tier, classifier plugins may only raise it, and a classifier that fails
+    /// sends the call to a human.
+    pub fn gate_call(&self, tool: &str, args_json: &str, agent_id: &str) -> GateVerdict {
+        let by_rule = self.gate.classify(tool, args_json);
+        if by_rule.deny {
+            return GateVerdict { decision: Decision::Deny, tier: by_rule.tier, reason: by_rule.reason };
+        }
+        let (mut tier, mut reason) = (by_rule.tier, by_rule.reason);
+        let call = ToolCall { tool_name: tool.into(), arguments: args_json.into(), agent_id: agent_id.into() };
+        for c in &self.classifiers {
+            match c.classify(&call) {
+                Ok(v) => {
+                    let t = tier_of(v.tier);
+                    if t > tier {
+                        tier = t;
+                        reason = v.reason;
+                    }
+                }
+                Err(e) => {
+                    return GateVerdict {
+                        decision: Decision::Gate,
+                        tier,
+                        reason: format!("classifier {} failed ({}): a human decides", c.name(), e.kind.as_str()),
+                    }
+                }
+            }
+        }
+        GateVerdict { decision: self.gate.decide(tier), tier, reason }
+    }
+}
+
+fn tier_of(t: warden_plugin_host::Tier) -> Tier {
+    match t {
+        warden_plugin_host::Tier::Green => Tier::Green,
+        warden_plugin_host::Tier::Yellow => Tier::Yellow,
+        warden_plugin_host::Tier::YellowExternal => Tier::YellowExternal,
+        warden_plugin_host::Tier::Red => Tier::Red,
+        warden_plugin_host::Tier::CriticalRed => Tier::CriticalRed,
+    }
+}
+
+impl Subject for CompiledPolicy {
+    fn redact(&self, input: &str) -> Result<String, String> {
+        let mut session = Session::new();
+        self.engine.redact(input, &mut session).map(|r| r.text).map_err(|e| e.to_string())
+    }
+
+    fn decide(&self, tool: &str, args_json: &str) -> Result<(Decision, Tier), String> {
+        let v = self.gate_call(tool, args_json, "self-test");
+        Ok((v.decision, v.tier))
+    }
+}
