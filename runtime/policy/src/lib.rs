@@ -103,6 +103,10 @@ pub struct PluginBinding {
     pub name: String,
     /// Path of the component inside the bundle (`plugins/x.wasm`).
     pub path: String,
+    /// For a classifier: the tools it classifies (globs, `*` any run of
+    /// characters); empty means every tool. Ignored for detectors.
+    #[serde(default)]
+    pub tools: Vec<String>,
     /// Limits, as the plugin host reads them (fuel, deadline_ms,
     /// memory_bytes, ...); missing keys take the host's defaults.
     #[serde(default)]

@@ -205,7 +205,7 @@ fn compile_args(re: &str) -> Result<Regex, regex_automata::meta::BuildError> {
 }
 
 /// `*` matches any run of characters; everything else literally.
-fn glob_match(pattern: &str, name: &str) -> bool {
+pub fn glob_match(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
     let Some(mut rest) = name.strip_prefix(first) else { return false };

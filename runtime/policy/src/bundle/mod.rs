@@ -59,8 +59,8 @@ pub enum VerifyError {
     /// A listed file is missing.
     #[error("missing file: {0} is listed in the manifest but not in the bundle")]
     MissingFile(String),
-    /// A file's size differs from the manifest's.
-    #[error("size mismatch for {path}: manifest says {expected} bytes, file has {actual}")]
+    /// A file's size differs from the manifest's (so its hash does too).
+    #[error("hash mismatch for {path}: the file has {actual} bytes, the manifest says {expected}")]
     SizeMismatch {
         /// The file.
         path: String,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use warden_plugin_host::{ClassifierPlugin, DetectorPlugin, Limits, PluginHost, ToolCall, World};
 use warden_policy::bundle::Verified;
 use warden_policy::selftest::{self, Subject};
+use warden_policy::tools::glob_match;
 use warden_policy::{Decision, PolicySource, Tier, ToolGate};
 use warden_redact::{Engine, Session};
 
@@ -81,8 +82,8 @@ pub struct CompiledPolicy {
     pub engine: Engine,
     /// The tool rules.
     pub gate: ToolGate,
-    /// Classifier plugins, in policy order.
-    pub classifiers: Vec<ClassifierPlugin>,
+    /// Classifier plugins, in policy order, with the tool globs each classifies.
+    pub classifiers: Vec<(ClassifierPlugin, Vec<String>)>,
     /// Detector plugin names, in policy order.
     pub detectors: Vec<String>,
 }
@@ -115,7 +116,8 @@ impl CompiledPolicy {
                     detectors.push(binding.name.clone());
                 }
                 World::Classifier => {
-                    classifiers.push(ClassifierPlugin::new(host, &loaded, limits).with_context(ctx)?);
+                    let plugin = ClassifierPlugin::new(host, &loaded, limits).with_context(ctx)?;
+                    classifiers.push((plugin, binding.tools.clone()));
                 }
             }
         }
@@ -138,7 +140,10 @@ impl CompiledPolicy {
         }
         let (mut tier, mut reason) = (by_rule.tier, by_rule.reason);
         let call = ToolCall { tool_name: tool.into(), arguments: args_json.into(), agent_id: agent_id.into() };
-        for c in &self.classifiers {
+        for (c, tools) in &self.classifiers {
+            if !tools.is_empty() && !tools.iter().any(|g| glob_match(g, tool)) {
+                continue;
+            }
             match c.classify(&call) {
                 Ok(v) => {
                     let t = tier_of(v.tier);
