@@ -55,7 +55,7 @@ pub mod validate;
 pub use detector::Detector;
 pub use engine::{valid_label, Builder, Engine, RuleInfo};
 pub use error::Error;
-pub use exact::ExactSet;
+pub use exact::{ExactSet, MIN_EXACT_LEN};
 pub use resolve::resolve;
 pub use rule::{Allowlist, Anchor, EntropyConfig, Examples, KeysConfig, Layer, RuleSpec, Validator};
 pub use session::{Session, StreamRehydrator, MAX_PLACEHOLDER_LEN};
