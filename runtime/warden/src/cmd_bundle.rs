@@ -141,7 +141,7 @@ fn test(path: &Path) -> anyhow::Result<ExitCode> {
     files.remove(bundle::SIGNATURE);
     let source = PolicySource::from_files(files, &path.display().to_string())?;
     let host = PluginHost::new(HostConfig::default())?;
-    let policy = CompiledPolicy::compile(source, BundleMeta::embedded(), &host)
+    let policy = CompiledPolicy::compile(source, BundleMeta::embedded(), &host, None)
         .with_context(|| format!("{} does not compile", path.display()))?;
     let report = policy.self_test();
     let mut out = std::io::stdout().lock();

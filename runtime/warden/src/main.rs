@@ -14,6 +14,7 @@ mod cmd_plugin;
 mod cmd_policy;
 mod cmd_redact;
 mod cmd_rules;
+mod cmd_secrets;
 mod policy_arg;
 
 /// Warden keeps secrets and personal data away from an AI agent's model
@@ -51,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd_policy::Command,
     },
+    /// The vault: store, list, delete secrets; rotate its identity.
+    Secrets {
+        #[command(subcommand)]
+        command: cmd_secrets::Command,
+    },
     /// Run the sidecar: control API, policy polling.
     Serve {
         /// Configuration file (warden.toml); every key has a default and a
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         Command::Rules { command } => cmd_rules::run(command),
         Command::Plugin { command } => cmd_plugin::run(command),
         Command::Keygen(args) => cmd_keygen::run(args),
+        Command::Secrets { command } => cmd_secrets::run(command),
         Command::Bundle { command } => cmd_bundle::run(command),
         Command::Policy { command } => {
             init_logs(false);

@@ -43,6 +43,11 @@ impl StateDir {
         self.root.join("warden.db")
     }
 
+    /// The vault's age identity (mode 0600).
+    pub fn identity(&self) -> PathBuf {
+        self.root.join("identity.txt")
+    }
+
     /// Accepted bundles.
     pub fn bundles(&self) -> PathBuf {
         self.root.join("bundles")

@@ -80,6 +80,9 @@ pub struct CompiledPolicy {
     pub source: PolicySource,
     /// The redaction engine, plugin detectors included.
     pub engine: Engine,
+    /// The engine of the rules alone, and the hash of what it was compiled
+    /// from: the next activation reuses it when its rules are the same.
+    rules_engine: (Engine, [u8; 32]),
     /// The tool rules.
     pub gate: ToolGate,
     /// Classifier plugins, in policy order, with the tool globs each classifies.
@@ -96,9 +99,22 @@ impl std::fmt::Debug for CompiledPolicy {
 
 impl CompiledPolicy {
     /// Compile `source`: rules, tool rules, then every plugin binding through
-    /// `host` (cached compiled code is reused by content hash).
-    pub fn compile(source: PolicySource, meta: BundleMeta, host: &PluginHost) -> anyhow::Result<CompiledPolicy> {
-        let mut engine = source.compile()?;
+    /// `host` (cached compiled code is reused by content hash). When
+    /// `previous` was compiled from the same rule files and redaction
+    /// settings, its rule engine is reused instead of compiled again: most
+    /// bundle updates change tiers, allowlists or plugins, not rules.
+    pub fn compile(
+        source: PolicySource,
+        meta: BundleMeta,
+        host: &PluginHost,
+        previous: Option<&CompiledPolicy>,
+    ) -> anyhow::Result<CompiledPolicy> {
+        let key = rules_key(&source);
+        let rules_engine = match previous {
+            Some(p) if p.rules_engine.1 == key => p.rules_engine.0.clone(),
+            _ => source.compile()?,
+        };
+        let mut engine = rules_engine.clone();
         let gate = source.tool_gate()?;
         let mut classifiers = Vec::new();
         let mut detectors = Vec::new();
@@ -121,7 +137,7 @@ impl CompiledPolicy {
                 }
             }
         }
-        Ok(CompiledPolicy { meta, source, engine, gate, classifiers, detectors })
+        Ok(CompiledPolicy { meta, source, engine, rules_engine: (rules_engine, key), gate, classifiers, detectors })
     }
 
     /// Run the policy's own self-tests (`tests/*.toml`).
@@ -163,6 +179,21 @@ impl CompiledPolicy {
         }
         GateVerdict { decision: self.gate.decide(tier), tier, reason }
     }
+}
+
+/// SHA-256 over everything the rule engine is compiled from: each rules
+/// file's path and bytes, and the redaction settings.
+fn rules_key(source: &PolicySource) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (path, data) in warden_policy::bundle::files_in(&source.files, "rules", ".toml") {
+        h.update((path.len() as u64).to_le_bytes());
+        h.update(path.as_bytes());
+        h.update((data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    h.update(format!("{:?}", source.settings.redaction).as_bytes());
+    h.finalize().into()
 }
 
 fn tier_of(t: warden_plugin_host::Tier) -> Tier {
