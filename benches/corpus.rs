@@ -143,7 +143,7 @@ pub fn secret_line(rng: &mut Rng, secrets: &[String]) -> String {
     let s = rng.pick(secrets);
     match rng.below(3) {
         0 => format!("{} {s}", prose(rng)),
-        1 => format!("{s}"),
+        1 => s.to_string(),
         _ => format!("config: {s} # {}", rng.hex(6)),
     }
 }

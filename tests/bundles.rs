@@ -334,7 +334,7 @@ fn rollback_reactivates_only_an_accepted_digest_and_is_audited() {
     assert_eq!(s["highest_revision"], 2, "the anti-rollback counter does not move back");
     let out = warden(&["policy", "history", "--state-dir", p(&state), "--trust", &public]);
     let hist = text(&out.stdout);
-    assert!(hist.contains(&format!("audit #3")) && hist.contains("alice policy.rollback"), "{hist}");
+    assert!(hist.contains("audit #3") && hist.contains("alice policy.rollback"), "{hist}");
     // Revision 1 is still refused from the hub: only the local command rolls back.
     let f = dir.join("b1");
     let out = activate(&state, &public, &f);
@@ -480,7 +480,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 /// A policy status read over HTTP; `serde_json::Value::Null` when down.
 fn policy(addr: SocketAddr) -> serde_json::Value {
     match http_get(addr, "/api/v1/policy") {
-        Some((200, body)) => serde_json::from_str(body.trim_end_matches(|c| c == '\0')).unwrap_or_default(),
+        Some((200, body)) => serde_json::from_str(body.trim_end_matches('\0')).unwrap_or_default(),
         _ => serde_json::Value::Null,
     }
 }

@@ -79,8 +79,7 @@ pub fn find(text: &str) -> Vec<(usize, usize, usize)> {
     let bytes = text.as_bytes();
     let ws = words(bytes);
     // run[i]: how many list words follow one another from word i on.
-    let mut run: Vec<usize> = Vec::with_capacity(ws.len());
-    run.resize(ws.len(), 0);
+    let mut run: Vec<usize> = alloc::vec![0; ws.len()];
     for i in (0..ws.len()).rev() {
         run[i] = match ws[i].index {
             None => 0,

@@ -196,12 +196,13 @@ pub fn decide(tier: Tier, level: u8, external_unlocked: bool) -> Decision {
 /// Argument patterns are ASCII-minded (`\s`, `\w`, `\b` and case folding
 /// are ASCII; `.` and negated classes match any byte), which is what shell
 /// commands and JSON keys need, and keeps them on the fast engines.
-fn compile_args(re: &str) -> Result<Regex, regex_automata::meta::BuildError> {
+fn compile_args(re: &str) -> Result<Regex, Box<regex_automata::meta::BuildError>> {
     use regex_automata::util::syntax;
     Regex::builder()
         .configure(Regex::config().utf8_empty(false))
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .build(re)
+        .map_err(Box::new)
 }
 
 /// `*` matches any run of characters; everything else literally.

@@ -512,10 +512,11 @@ fn keyword_lead(hir: &Hir, keywords: &[String]) -> Option<usize> {
         h = &c.sub;
     }
     if let HirKind::Concat(hs) = h.kind() {
-        if hs.len() >= 2 && hs[0].properties().maximum_len().is_some_and(|n| n <= 1) {
-            if led(&Hir::concat(hs[1..].to_vec())) {
-                return Some(1);
-            }
+        if hs.len() >= 2
+            && hs[0].properties().maximum_len().is_some_and(|n| n <= 1)
+            && led(&Hir::concat(hs[1..].to_vec()))
+        {
+            return Some(1);
         }
     }
     None

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use warden_policy::bundle::{manifest::parse_duration, Keyring, PublicKey};
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// State directory (database, bundles, plugin cache).
@@ -62,12 +62,6 @@ pub struct PolicyConfig {
     pub fetch_timeout: String,
     /// Past this long unconfirmed, egress fails closed.
     pub max_staleness: Option<String>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { state_dir: None, tenant: None, control: ControlConfig::default(), policy: PolicyConfig::default() }
-    }
 }
 
 impl Default for ControlConfig {
