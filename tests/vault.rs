@@ -21,7 +21,8 @@ fn secrets(state: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command refused before it reads stdin closes the pipe: not an error here.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -29,7 +30,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const VALUE: &str = "sk-live-9f8e7d6c5b4a39281706";
+const VALUE: &str = "sk-live/9f8e7d6c5b4a+39281706";
 
 #[test]
 fn secrets_go_in_and_never_come_out() {
@@ -57,6 +58,18 @@ fn secrets_go_in_and_never_come_out() {
         let bytes = std::fs::read(f.unwrap().path()).unwrap();
         assert!(!bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()));
     }
+
+    // The exact layer catches the value in any shape, given the vault.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["redact", "--vault", state.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let escaped = VALUE.replace('/', "%2F").replace('+', "%2B");
+    write!(child.stdin.take().unwrap(), "plain {VALUE} url {escaped}\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "plain [SECRET_OPENAI_1] url [SECRET_OPENAI_1]\n");
 
     let out = secrets(&state, &["rotate-identity"], "");
     assert!(text(&out.stdout).contains("re-encrypted 1 secret"), "{}", text(&out.stdout));

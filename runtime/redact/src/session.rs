@@ -63,15 +63,24 @@ impl Session {
         self.by_placeholder.is_empty()
     }
 
-    /// The placeholder for `value`, created on first sight.
+    /// The placeholder for `value`, created on first sight. A vault secret
+    /// (the exact layer) has one placeholder whatever form it was found in
+    /// (raw, JSON-escaped, percent-encoded): it is keyed by its label.
     pub fn placeholder(&mut self, label: &str, value: &str, layer: Layer) -> Arc<str> {
-        if let Some(p) = self.by_value.get(value) {
+        let exact_key;
+        let key = if layer == Layer::Exact {
+            exact_key = format!("\0{label}");
+            exact_key.as_str()
+        } else {
+            value
+        };
+        if let Some(p) = self.by_value.get(key) {
             return p.clone();
         }
         let n = self.counters.entry(label.to_string()).or_insert(0);
         *n += 1;
         let p: Arc<str> = Arc::from(format!("[{label}_{n}]"));
-        self.by_value.insert(value.to_string(), p.clone());
+        self.by_value.insert(key.to_string(), p.clone());
         self.by_placeholder
             .insert(p.clone(), Entry { value: value.to_string(), rehydrate: layer != Layer::Exact });
         p

@@ -33,6 +33,10 @@ pub struct Args {
     /// is written for that input.
     #[arg(long, value_name = "FILE.wasm")]
     plugin: Vec<PathBuf>,
+    /// Also catch every secret in this state directory's vault, in any of
+    /// its shapes (the exact layer, as the egress path does).
+    #[arg(long, value_name = "DIR")]
+    vault: Option<PathBuf>,
     #[command(flatten)]
     policy: PolicyArg,
 }
@@ -48,6 +52,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let plugin = DetectorPlugin::new(&host, &loaded, Limits::default())?;
             engine = engine.with_detector(Arc::new(plugin));
         }
+    }
+    if let Some(dir) = &args.vault {
+        let state = warden::state::StateDir::open(dir)?;
+        anyhow::ensure!(state.identity().exists(), "{} has no vault (no identity.txt)", dir.display());
+        let store = Arc::new(warden_store::Store::open(&state.db())?);
+        let (vault, _) = warden_vault::Vault::open(store, &state.identity())?;
+        engine = engine.with_exact(vault.exact_set()?);
     }
     let input: Box<dyn Read> = match &args.file {
         None => Box::new(std::io::stdin().lock()),
