@@ -497,9 +497,10 @@ fn serve_polls_the_hub_with_etags_swaps_bundles_and_reports_status() {
     std::fs::write(
         &config,
         format!(
-            "state_dir = {:?}\n[control]\nlisten = \"{control}\"\n[policy]\nbundle_url = \"http://{}/bundles/t.tar.gz?token=hub-secret-token\"\n\
+            "state_dir = {:?}\n[control]\nlisten = \"{control}\"\n[egress]\nlisten = \"127.0.0.1:{}\"\n[policy]\nbundle_url = \"http://{}/bundles/t.tar.gz?token=hub-secret-token\"\n\
              trust = [\"{public}\"]\npoll_min = \"100ms\"\npoll_max = \"200ms\"\n",
             p(&dir.join("state")),
+            free_port(),
             hub.addr
         ),
     )

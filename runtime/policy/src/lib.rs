@@ -93,6 +93,36 @@ pub struct PolicySettings {
     /// Wasm plugins and their limits.
     #[serde(default)]
     pub plugins: Vec<PluginBinding>,
+    /// The LLM gateway's upstreams.
+    #[serde(default)]
+    pub gateway: GatewaySettings,
+}
+
+/// `[gateway]` in `policy.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// `[[gateway.upstreams]]`: the providers the agent may reach through
+    /// `/llm/<name>/...`.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamSpec>,
+}
+
+/// One model provider behind the gateway.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// The path segment: `/llm/<name>/...`.
+    pub name: String,
+    /// Where requests go: `https://api.openai.com`; the rest of the path
+    /// after `/llm/<name>` is appended.
+    pub base_url: String,
+    /// `openai` or `anthropic` (how usage and errors are read).
+    pub api: String,
+    /// The vault secret holding the provider key, injected as that secret's
+    /// header; the agent's own key header is always dropped.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// `[[plugins]]` in `policy.toml`: a component of the bundle and its limits.
@@ -182,6 +212,9 @@ impl PolicySource {
             Some(data) => parse_settings("policy.toml", &text("policy.toml", data)?)?,
             None => PolicySettings::default(),
         };
+        for u in &settings.gateway.upstreams {
+            check_upstream(u).map_err(|msg| PolicyError::Parse { path: "policy.toml".into(), msg })?;
+        }
         for p in &settings.plugins {
             if !files.contains_key(&p.path) {
                 return Err(PolicyError::MissingPlugin { name: p.name.clone(), path: p.path.clone() });
@@ -210,6 +243,25 @@ impl PolicySource {
             .map(|(p, d)| (p, String::from_utf8_lossy(d).into_owned()))
             .collect()
     }
+}
+
+fn check_upstream(u: &UpstreamSpec) -> Result<(), String> {
+    let at = format!("gateway upstream {:?}", u.name);
+    if u.name.is_empty() || !u.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+        return Err(format!("{at}: name must be lowercase letters, digits, - or _"));
+    }
+    if !matches!(u.api.as_str(), "openai" | "anthropic") {
+        return Err(format!("{at}: api must be \"openai\" or \"anthropic\""));
+    }
+    let rest = u
+        .base_url
+        .strip_prefix("https://")
+        .or_else(|| u.base_url.strip_prefix("http://").filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost")))
+        .ok_or_else(|| format!("{at}: base_url must be https:// (plain http only to loopback)"))?;
+    if rest.is_empty() || rest.contains(['?', '#', '@']) {
+        return Err(format!("{at}: base_url must be scheme://host[:port][/path]"));
+    }
+    Ok(())
 }
 
 /// The engine of the embedded default policy.

@@ -1,9 +1,11 @@
-//! Warden's egress side. So far: the pure core of the LLM gateway, which
+//! Warden's egress side. So far: the LLM gateway ([`gateway`]), whose core
 //! redacts what the model would read in a provider request ([`json`]) and
 //! rehydrates placeholders in the answer, streamed ([`sse`]) or not.
 //!
-//! The crate depends on the redaction engine only; the HTTP layers and the
-//! vault are wired around it by the server.
+//! The crate depends on the redaction engine only; the server supplies the
+//! policy, the vault's credentials and the usage store through
+//! [`gateway::Context`].
 
+pub mod gateway;
 pub mod json;
 pub mod sse;

@@ -8,6 +8,7 @@
 //! - `policy_attempt`: one row, the last activation attempt and its error.
 //! - `secrets`: the vault's rows (name, version, bindings, age ciphertext);
 //!   the encryption and its checks live in `warden-vault`.
+//! - `usage_hourly`: model tokens per hour, agent and model.
 //! - `audit`: append-only (triggers refuse UPDATE and DELETE); every
 //!   activation, rollback and refusal.
 //!
@@ -71,6 +72,15 @@ CREATE TABLE IF NOT EXISTS secrets (
     ciphertext BLOB NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_hourly (
+    hour          INTEGER NOT NULL,
+    agent         TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    requests      INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    PRIMARY KEY (hour, agent, model)
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
@@ -448,6 +458,67 @@ impl RawConnection {
     /// Run one statement.
     pub fn execute(&self, sql: &str, p: impl rusqlite::Params) -> Result<usize, StoreError> {
         Ok(self.0.execute(sql, p)?)
+    }
+}
+
+/// One hour of one agent's use of one model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// Start of the hour (seconds since epoch).
+    pub hour: i64,
+    /// Agent id.
+    pub agent: String,
+    /// Model.
+    pub model: String,
+    /// Requests counted.
+    pub requests: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+impl Store {
+    /// Add one request's tokens to its hourly bucket.
+    pub fn add_usage(&self, agent: &str, model: &str, input: u64, output: u64) -> Result<(), StoreError> {
+        let hour = now_ms() / 1000 / 3600 * 3600;
+        self.conn().execute(
+            "INSERT INTO usage_hourly (hour, agent, model, requests, input_tokens, output_tokens) VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT(hour, agent, model) DO UPDATE SET requests = requests + 1,
+               input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens",
+            params![hour, agent, model, input as i64, output as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Buckets from `since_hour` on, oldest first.
+    pub fn usage_since(&self, since_hour: i64) -> Result<Vec<UsageBucket>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT hour, agent, model, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= ?1 ORDER BY hour, agent, model",
+        )?;
+        let rows = stmt
+            .query_map(params![since_hour], |r| {
+                Ok(UsageBucket {
+                    hour: r.get(0)?,
+                    agent: r.get(1)?,
+                    model: r.get(2)?,
+                    requests: r.get::<_, i64>(3)? as u64,
+                    input_tokens: r.get::<_, i64>(4)? as u64,
+                    output_tokens: r.get::<_, i64>(5)? as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// A stamp that changes whenever a secret is written or deleted.
+    pub fn secrets_stamp(&self) -> Result<(i64, i64, i64), StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(version), 0) FROM secrets",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
     }
 }
 

@@ -7,6 +7,10 @@
 //! tenant = "acme"                      # WARDEN_TENANT
 //! [control]
 //! listen = "127.0.0.1:8200"            # WARDEN_CONTROL_LISTEN
+//! [egress]
+//! listen = "127.0.0.1:8100"            # WARDEN_EGRESS_LISTEN
+//! ca_file = "/etc/warden/extra-ca.pem" # WARDEN_EGRESS_CA_FILE (extra upstream CAs)
+//! idle_timeout = "300s"                # longest silence from an upstream
 //! [policy]
 //! bundle_url = "https://hub.example/v1/bundles/acme.tar.gz"  # WARDEN_POLICY_BUNDLE_URL
 //! trust = ["ed25519:...", "/etc/warden/hub.pub"]            # WARDEN_POLICY_TRUST (comma-separated)
@@ -36,6 +40,26 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[policy]`.
     pub policy: PolicyConfig,
+    /// `[egress]`.
+    pub egress: EgressConfig,
+}
+
+/// `[egress]`: the agent's way out (the LLM gateway).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Listen address; loopback unless set otherwise.
+    pub listen: SocketAddr,
+    /// PEM file of extra CA certificates trusted for upstreams.
+    pub ca_file: Option<PathBuf>,
+    /// Longest silence from an upstream before the request fails.
+    pub idle_timeout: String,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8100)), ca_file: None, idle_timeout: "300s".into() }
+    }
 }
 
 /// `[control]`: the control API.
@@ -106,6 +130,12 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_CONTROL_LISTEN") {
             self.control.listen = v.parse().with_context(|| format!("WARDEN_CONTROL_LISTEN={v}"))?;
+        }
+        if let Some(v) = get("WARDEN_EGRESS_LISTEN") {
+            self.egress.listen = v.parse().with_context(|| format!("WARDEN_EGRESS_LISTEN={v}"))?;
+        }
+        if let Some(v) = get("WARDEN_EGRESS_CA_FILE") {
+            self.egress.ca_file = Some(v.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty());
         }
         if let Some(v) = get("WARDEN_POLICY_BUNDLE_URL") {
             self.policy.bundle_url = Some(v).filter(|s| !s.is_empty());

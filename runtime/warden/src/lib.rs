@@ -2,6 +2,7 @@
 //! server. The `warden` binary's subcommands are thin layers over this.
 
 pub mod config;
+pub mod egress;
 pub mod policy;
 pub mod serve;
 pub mod state;

@@ -1,7 +1,6 @@
-//! `warden serve`: the sidecar process. So far it serves the control API's
-//! health and policy endpoints and keeps the policy current (hub polling,
-//! pick-up of local activations); the egress port and the tool gate build on
-//! this.
+//! `warden serve`: the sidecar process. It serves the egress port (the LLM
+//! gateway) and the control API's health and policy endpoints, and keeps the
+//! policy current (hub polling, pick-up of local activations).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +31,22 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let dir = StateDir::open(&cfg.state_dir()?)?;
     let activator = dir.start_policy(&cfg)?;
+    let (vault, created) = warden_vault::Vault::open(activator.store().clone(), &dir.identity())?;
+    if created {
+        tracing::warn!(identity = %dir.identity().display(), "created a new vault identity (mode 0600); back it up");
+    }
+    let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), Arc::new(vault))?);
+    let mut roots = Vec::new();
+    if let Some(ca) = &cfg.egress.ca_file {
+        roots.push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?);
+    }
+    let idle = warden_policy::bundle::manifest::parse_duration(&cfg.egress.idle_timeout)
+        .map_err(|e| anyhow::anyhow!("egress.idle_timeout: {e}"))?;
+    let limits = warden_proxy::gateway::Limits { idle, ..Default::default() };
+    let gateway = Arc::new(
+        warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots)
+            .map_err(anyhow::Error::msg)?,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("warden").build()?;
     rt.block_on(async move {
         let shutdown = Arc::new(Notify::new());
@@ -76,9 +91,19 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(cfg.control.listen)
             .await
             .map_err(|e| anyhow::anyhow!("control API: cannot listen on {}: {e}", cfg.control.listen))?;
+        let egress = tokio::net::TcpListener::bind(cfg.egress.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("egress: cannot listen on {}: {e}", cfg.egress.listen))?;
+        let egress_addr = egress.local_addr()?;
+        let egress_stop = {
+            let s = shutdown.clone();
+            async move { s.notified().await }
+        };
+        let egress_task = tokio::spawn(warden_proxy::gateway::serve(egress, gateway, egress_stop));
         let status = activator.status();
         tracing::info!(
             control = %listener.local_addr()?,
+            egress = %egress_addr,
             policy_revision = status.revision,
             policy_digest = %status.digest,
             startup_ms = started.elapsed().as_millis() as u64,
@@ -92,6 +117,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                 stop.notify_waiters();
             })
             .await?;
+        let _ = egress_task.await;
         anyhow::Ok(())
     })
 }
