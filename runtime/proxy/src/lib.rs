@@ -9,3 +9,4 @@
 pub mod gateway;
 pub mod json;
 pub mod sse;
+pub mod ssrf;
