@@ -19,6 +19,7 @@ use warden_policy::bundle::SecretKey;
 const EMAIL: &str = "jane.doe@acme-corp.io";
 const DB_PASSWORD: &str = "hunter2-Zq8vLx3";
 const PROVIDER_KEY: &str = "prov-key-7f3a9c1e5b";
+const ECHO_TOKEN: &str = "echo-token-51d0c3a8e2";
 
 /// What the fake provider received: headers (lowercase name, value) and body.
 #[derive(Clone, Debug, Default)]
@@ -42,14 +43,17 @@ fn first_placeholder(s: &str) -> Option<String> {
 }
 
 fn start_provider() -> Provider {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: OpenSSL (curl) takes a leaf named like its issuer for self-signed.
+    ca_params.distinguished_name.push(DnType::CommonName, "Warden test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
     let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     leaf_params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
     let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -152,6 +156,7 @@ struct Server {
     child: Child,
     log: std::path::PathBuf,
     egress: u16,
+    state: std::path::PathBuf,
 }
 
 impl Server {
@@ -175,6 +180,7 @@ fn start(dir: &TempDir, provider: &Provider) -> Server {
     let out = warden(&state, &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"], PROVIDER_KEY);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD).status.success());
+    assert!(warden(&state, &["secrets", "set", "echo", "--host", "127.0.0.1"], ECHO_TOKEN).status.success());
 
     let mut files = warden_policy::defaults::files();
     let mut policy = String::from_utf8(files["policy.toml"].clone()).unwrap();
@@ -184,6 +190,9 @@ fn start(dir: &TempDir, provider: &Provider) -> Server {
         provider.addr.port(),
         provider.addr.port()
     ));
+    // The proxy tests: tunnels to the provider only, loopback v4 let through the SSRF guard.
+    policy = policy.replace("allow = []", &format!("allow = [\"127.0.0.1:{}\"]", provider.addr.port()));
+    policy = policy.replace("allow_ranges = []", "allow_ranges = [\"127.0.0.1/32\"]");
     files.insert("policy.toml".into(), policy.into_bytes());
     let bundle = dir.join("bundle.tar.gz");
     std::fs::write(&bundle, signed_archive(files, 1, &key)).unwrap();
@@ -218,7 +227,7 @@ fn start(dir: &TempDir, provider: &Provider) -> Server {
         assert!(t.elapsed() < Duration::from_secs(30), "warden serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, log, egress }
+    Server { child, log, egress, state }
 }
 
 fn chat(server: &Server, upstream: &str, model: &str, stream: bool) -> (String, String) {
@@ -310,3 +319,101 @@ fn rusqlite_count(db: &Path) -> (u64, u64, u64) {
     (r[0].requests, r[0].input_tokens, r[0].output_tokens)
 }
 
+
+/// A plain HTTP server that records each raw request and answers `ok`.
+fn start_echo() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; len];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            rec.lock().unwrap().push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn the_forward_proxy_binds_secret_refs_to_hosts_guards_ssrf_and_tunnels_only_to_the_allowlist() {
+    let dir = TempDir::new("proxy");
+    let provider = start_provider();
+    let server = start(&dir, &provider);
+    let (echo, seen) = start_echo();
+    let proxy = format!("http://127.0.0.1:{}", server.egress);
+
+    // SECRET_REF to its bound host: substituted in headers and body; the
+    // body's personal data is redacted on the way.
+    let (out, err) = curl(&[
+        "-x", &proxy, "-H", "x-token: SECRET_REF(echo)", "-H", "content-type: text/plain",
+        "-d", &format!("note for {EMAIL}: key=SECRET_REF(echo)"), &format!("http://127.0.0.1:{echo}/hook"),
+    ]);
+    assert_eq!(out, "ok", "{err}\n{}", server.logs());
+    let got = seen.lock().unwrap().last().cloned().unwrap();
+    assert!(got.starts_with("POST /hook HTTP/1.1"), "{got}");
+    assert!(got.to_ascii_lowercase().contains(&format!("x-token: {ECHO_TOKEN}")), "{got}");
+    assert!(got.ends_with(&format!("note for [EMAIL_1]: key={ECHO_TOKEN}")), "{got}");
+    assert!(!got.to_ascii_lowercase().contains("proxy-connection"), "hop-by-hop headers stay behind: {got}");
+
+    // The same reference toward another host: refused, nothing sent.
+    let before = seen.lock().unwrap().len();
+    let (out, _) = curl(&["-x", &proxy, "-H", "x-token: SECRET_REF(echo)", &format!("http://localhost:{echo}/")]);
+    assert!(out.contains("warden_secret_ref") && out.contains("not bound"), "{out}");
+    let (out, _) = curl(&["-x", &proxy, "-H", "x-token: SECRET_REF(nope)", &format!("http://127.0.0.1:{echo}/")]);
+    assert!(out.contains("warden_secret_ref") && out.contains("no such secret"), "{out}");
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    // The SSRF guard, whatever the spelling.
+    for url in [
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://10.0.0.1/".to_string(),
+        format!("http://[::1]:{echo}/"),
+        format!("http://[::ffff:169.254.169.254]:{echo}/"),
+        format!("http://127.0.0.2:{echo}/"),
+        format!("http://2130706434:{echo}/"),
+        format!("http://0x7f.0.0.2:{echo}/"),
+    ] {
+        let (out, err) = curl(&["-x", &proxy, &url]);
+        assert!(out.contains("warden_ssrf"), "{url}: {out} {err}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    // CONNECT: a blind tunnel to the allowlisted provider works end to end
+    // (TLS inside is between curl and the provider) ...
+    let ca = dir.join("ca.pem");
+    let (out, err) = curl(&[
+        "-x", &proxy, "--cacert", ca.to_str().unwrap(), "-H", "content-type: application/json",
+        "-d", r#"{"model":"tunnel","messages":[]}"#, &format!("https://127.0.0.1:{}/v1/chat/completions", provider.addr.port()),
+    ]);
+    assert!(out.contains("chat.completion"), "{out} {err}");
+    // ... and anything else is refused before a byte goes out.
+    let (_, err) = curl(&["-x", &proxy, "--cacert", ca.to_str().unwrap(), &format!("https://localhost:{}/", provider.addr.port())]);
+    assert!(err.contains("403"), "{err}");
+
+    // Every refusal is audited, without secret values.
+    let out = warden(&server.state, &["policy", "history"], "");
+    let hist = String::from_utf8_lossy(&out.stdout);
+    assert!(hist.contains("egress.refuse.secret_ref") && hist.contains("egress.refuse.ssrf") && hist.contains("egress.refuse.connect"), "{hist}");
+    let logs = server.logs();
+    for s in [ECHO_TOKEN, EMAIL, PROVIDER_KEY] {
+        assert!(!hist.contains(s) && !logs.contains(s), "{s} leaked");
+    }
+}

@@ -96,6 +96,22 @@ pub struct PolicySettings {
     /// The LLM gateway's upstreams.
     #[serde(default)]
     pub gateway: GatewaySettings,
+    /// The forward proxy's allowlist and SSRF exceptions.
+    #[serde(default)]
+    pub egress: EgressSettings,
+}
+
+/// `[egress]` in `policy.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSettings {
+    /// Where CONNECT tunnels may go: `host`, `*.suffix`, each with an
+    /// optional `:port` (default 443).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// IP ranges (CIDR) the SSRF guard lets through, e.g. an internal API.
+    #[serde(default)]
+    pub allow_ranges: Vec<String>,
 }
 
 /// `[gateway]` in `policy.toml`.

@@ -54,6 +54,15 @@ pub trait Context: Send + Sync + 'static {
     fn credential(&self, secret: &str, host: &str) -> Result<(String, Zeroizing<String>), String>;
     /// Count tokens for an agent and model.
     fn record_usage(&self, agent: &str, model: &str, usage: Usage);
+    /// Whether a CONNECT tunnel may go to `host:port` (the egress allowlist).
+    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), String>;
+    /// IP ranges the SSRF guard lets through.
+    fn allow_ranges(&self) -> Vec<crate::ssrf::IpRange>;
+    /// The value for `SECRET_REF(name)` in a request to `host`; `Err` when
+    /// the secret does not exist or is not bound to `host`.
+    fn secret_ref(&self, name: &str, host: &str) -> Result<Zeroizing<String>, String>;
+    /// Count and audit a refused egress attempt (`ssrf`, `connect`, `secret_ref`).
+    fn refused(&self, kind: &str, detail: &str);
 }
 
 /// Limits of the gateway.
@@ -122,8 +131,15 @@ impl<C: Context> Gateway<C> {
         Ok(Gateway { ctx, client, limits })
     }
 
-    /// Serve one request.
+    /// Serve one request on the egress port: CONNECT tunnels, absolute-form
+    /// proxy requests, and the gateway's `/llm/...` paths.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        if req.method() == Method::CONNECT {
+            return crate::forward::connect(&*self.ctx, &self.limits, req).await;
+        }
+        if req.uri().scheme().is_some() {
+            return crate::forward::forward(&*self.ctx, &self.limits, req).await;
+        }
         match self.route(req).await {
             Ok(resp) => resp,
             Err((status, kind, msg)) => error(status, kind, &msg),
@@ -322,7 +338,10 @@ pub async fn serve<C: Context>(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::TokioIo;
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Each connection watches `stop`: on shutdown it finishes the request in
+    // flight and closes (tunnels already upgraded run on until they end).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -336,16 +355,28 @@ pub async fn serve<C: Context>(
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                let mut stopped = stopped.clone();
+                conns.spawn(async move {
+                    let mut conn = std::pin::pin!(conn);
+                    let result = tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = stopped.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(error = %e, "egress connection ended with an error");
                     }
                 });
+                // Reap finished connections so the set does not grow.
+                while conns.try_join_next().is_some() {}
             }
             _ = &mut shutdown => break,
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), async { while conns.join_next().await.is_some() {} }).await;
 }

@@ -6,6 +6,7 @@
 //! policy, the vault's credentials and the usage store through
 //! [`gateway::Context`].
 
+pub mod forward;
 pub mod gateway;
 pub mod json;
 pub mod sse;

@@ -18,6 +18,8 @@ pub struct EgressContext {
     /// The vault's exact layer, rebuilt when the secrets change (the stamp
     /// is a cheap query that any write or delete moves).
     exact: Mutex<((i64, i64, i64), ExactSet)>,
+    /// Refused egress attempts by kind (`ssrf`, `connect`, `secret_ref`).
+    refusals: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl EgressContext {
@@ -25,7 +27,12 @@ impl EgressContext {
     pub fn new(activator: Arc<Activator>, vault: Arc<Vault>) -> anyhow::Result<EgressContext> {
         let stamp = activator.store().secrets_stamp()?;
         let exact = vault.exact_set()?;
-        Ok(EgressContext { activator, vault, exact: Mutex::new((stamp, exact)) })
+        Ok(EgressContext { activator, vault, exact: Mutex::new((stamp, exact)), refusals: Mutex::default() })
+    }
+
+    /// Refused egress attempts so far, by kind.
+    pub fn refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn exact(&self) -> Result<ExactSet, String> {
@@ -69,6 +76,39 @@ impl Context for EgressContext {
             return Err(format!("secret {secret} is not bound to {host}"));
         }
         s.info.inject.render(&s.value).ok_or_else(|| format!("secret {secret} has no header template (--header)"))
+    }
+
+    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), String> {
+        let policy = self.activator.current();
+        if policy.egress_allow.iter().any(|(p, allowed)| *allowed == port && p.matches(host)) {
+            return Ok(());
+        }
+        Err(format!("{host}:{port} is not in the egress allowlist (policy.toml [egress] allow)"))
+    }
+
+    fn allow_ranges(&self) -> Vec<warden_proxy::ssrf::IpRange> {
+        self.activator.current().allow_ranges.clone()
+    }
+
+    fn secret_ref(&self, name: &str, host: &str) -> Result<Zeroizing<String>, String> {
+        let refuse = |why: String| {
+            self.refused("secret_ref", &format!("SECRET_REF({name}) toward {host}: {why}"));
+            Err(format!("refused: SECRET_REF({name}) may not go to {host} ({why})"))
+        };
+        match self.vault.get(name) {
+            Ok(s) if s.bound_to(host) => Ok(s.value),
+            Ok(_) => refuse("not bound to this host".into()),
+            Err(warden_vault::VaultError::NotFound(_)) => refuse("no such secret".into()),
+            Err(e) => Err(format!("vault: {e}")),
+        }
+    }
+
+    fn refused(&self, kind: &str, detail: &str) {
+        tracing::warn!(kind, detail, "egress refused");
+        *self.refusals.lock().unwrap_or_else(|e| e.into_inner()).entry(kind.to_string()).or_insert(0) += 1;
+        if let Err(e) = self.activator.store().audit("warden", &format!("egress.refuse.{kind}"), "egress", detail) {
+            tracing::error!(error = %e, "could not audit a refused egress attempt");
+        }
     }
 
     fn record_usage(&self, agent: &str, model: &str, usage: Usage) {

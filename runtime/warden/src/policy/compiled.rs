@@ -89,6 +89,10 @@ pub struct CompiledPolicy {
     pub classifiers: Vec<(ClassifierPlugin, Vec<String>)>,
     /// Detector plugin names, in policy order.
     pub detectors: Vec<String>,
+    /// Where CONNECT tunnels may go: host pattern and port.
+    pub egress_allow: Vec<(warden_vault::HostPattern, u16)>,
+    /// IP ranges the SSRF guard lets through.
+    pub allow_ranges: Vec<warden_proxy::ssrf::IpRange>,
 }
 
 impl std::fmt::Debug for CompiledPolicy {
@@ -116,6 +120,24 @@ impl CompiledPolicy {
         };
         let mut engine = rules_engine.clone();
         let gate = source.tool_gate()?;
+        let egress = &source.settings.egress;
+        let mut egress_allow = Vec::new();
+        for entry in &egress.allow {
+            let (host, port) = match entry.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => {
+                    (h, p.parse::<u16>().map_err(|_| anyhow::anyhow!("policy.toml: egress.allow {entry:?}: bad port"))?)
+                }
+                _ => (entry.as_str(), 443),
+            };
+            let pattern = warden_vault::HostPattern::parse(host)
+                .map_err(|e| anyhow::anyhow!("policy.toml: egress.allow {entry:?}: {e}"))?;
+            egress_allow.push((pattern, port));
+        }
+        let allow_ranges = egress
+            .allow_ranges
+            .iter()
+            .map(|r| warden_proxy::ssrf::IpRange::parse(r).map_err(|e| anyhow::anyhow!("policy.toml: egress.allow_ranges: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut classifiers = Vec::new();
         let mut detectors = Vec::new();
         for binding in &source.settings.plugins {
@@ -137,7 +159,17 @@ impl CompiledPolicy {
                 }
             }
         }
-        Ok(CompiledPolicy { meta, source, engine, rules_engine: (rules_engine, key), gate, classifiers, detectors })
+        Ok(CompiledPolicy {
+            meta,
+            source,
+            engine,
+            rules_engine: (rules_engine, key),
+            gate,
+            classifiers,
+            detectors,
+            egress_allow,
+            allow_ranges,
+        })
     }
 
     /// Run the policy's own self-tests (`tests/*.toml`).
