@@ -417,3 +417,28 @@ fn the_forward_proxy_binds_secret_refs_to_hosts_guards_ssrf_and_tunnels_only_to_
         assert!(!hist.contains(s) && !logs.contains(s), "{s} leaked");
     }
 }
+
+/// The official `openai` Python package as the agent (installed by
+/// `tests/setup.sh`): both its plain and streaming paths get real values back.
+#[test]
+fn the_official_openai_client_works_through_the_gateway() {
+    let dir = TempDir::new("openai-client");
+    let provider = start_provider();
+    let server = start(&dir, &provider);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/clients/openai_chat.py");
+    let base = format!("http://127.0.0.1:{}/llm/fake/v1", server.egress);
+    let out = Command::new("python3")
+        .args([script, &base, &format!("please email {EMAIL}, db password {DB_PASSWORD}")])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["whole"], format!("I will write to {EMAIL} now."));
+    assert_eq!(v["streamed"], format!("I will write to {EMAIL} now."));
+    for seen in provider.seen.lock().unwrap().iter() {
+        assert!(!seen.body.contains(EMAIL) && !seen.body.contains(DB_PASSWORD), "{}", seen.body);
+        assert!(seen.headers.iter().any(|(k, v)| k == "authorization" && v == &format!("Bearer {PROVIDER_KEY}")));
+        assert!(!seen.headers.iter().any(|(_, v)| v.contains("placeholder-not-a-key")));
+    }
+}
