@@ -156,6 +156,7 @@ struct Server {
     child: Child,
     log: std::path::PathBuf,
     egress: u16,
+    control: u16,
     state: std::path::PathBuf,
 }
 
@@ -227,7 +228,7 @@ fn start(dir: &TempDir, provider: &Provider) -> Server {
         assert!(t.elapsed() < Duration::from_secs(30), "warden serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, log, egress, state }
+    Server { child, log, egress, control, state }
 }
 
 fn chat(server: &Server, upstream: &str, model: &str, stream: bool) -> (String, String) {
@@ -441,4 +442,41 @@ fn the_official_openai_client_works_through_the_gateway() {
         assert!(seen.headers.iter().any(|(k, v)| k == "authorization" && v == &format!("Bearer {PROVIDER_KEY}")));
         assert!(!seen.headers.iter().any(|(_, v)| v.contains("placeholder-not-a-key")));
     }
+}
+
+/// The control API's secrets endpoints: operator token required, values
+/// never returned, and a secret stored through them is caught in the very
+/// next prompt (the exact layer follows the vault without a restart).
+#[test]
+fn secrets_through_the_control_api_take_effect_at_once() {
+    let dir = TempDir::new("control-secrets");
+    let provider = start_provider();
+    let server = start(&dir, &provider);
+    let token_file = server.state.join("admin.token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let auth = format!("authorization: Bearer {}", token.trim());
+    let api = format!("http://127.0.0.1:{}/api/v1/secrets", server.control);
+    const NEW: &str = "new-secret-Qw7Er9Ty";
+
+    let (out, _) = curl(&["-w", " %{http_code}", &api]);
+    assert!(out.ends_with(" 401"), "{out}");
+    let body = serde_json::json!({"value": NEW, "hosts": ["api.example.com"], "header": "x-api-key: {}"}).to_string();
+    let (out, _) = curl(&["-X", "PUT", "-H", &auth, "-H", "content-type: application/json", "-d", &body, &format!("{api}/newkey")]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["version"], 1, "{out}");
+    let (out, _) = curl(&["-H", &auth, &api]);
+    assert!(out.contains("newkey") && out.contains("api.example.com") && !out.contains(NEW), "{out}");
+
+    let url = format!("http://127.0.0.1:{}/llm/fake/v1/chat/completions", server.egress);
+    let prompt = serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": format!("use {NEW}")}]}).to_string();
+    curl(&["-H", "content-type: application/json", "-d", &prompt, &url]);
+    let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
+    assert!(!seen.body.contains(NEW) && seen.body.contains("[SECRET_NEWKEY_1]"), "{}", seen.body);
+
+    let (out, _) = curl(&["-X", "DELETE", "-H", &auth, "-w", "%{http_code}", &format!("{api}/newkey")]);
+    assert_eq!(out, "204");
+    let (out, _) = curl(&["-X", "POST", "-H", &auth, &format!("{api}/rotate-identity")]);
+    assert!(out.contains("reencrypted"), "{out}");
+    assert!(!server.logs().contains(NEW));
 }

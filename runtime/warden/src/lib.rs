@@ -2,6 +2,7 @@
 //! server. The `warden` binary's subcommands are thin layers over this.
 
 pub mod config;
+mod control;
 pub mod egress;
 pub mod policy;
 pub mod serve;

@@ -22,8 +22,11 @@ use crate::state::StateDir;
 const STORE_SYNC: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
-struct App {
-    activator: Arc<Activator>,
+pub(crate) struct App {
+    pub(crate) activator: Arc<Activator>,
+    pub(crate) vault: Arc<warden_vault::Vault>,
+    /// The operator's bearer token for the secrets endpoints.
+    pub(crate) admin_token: Arc<zeroize::Zeroizing<String>>,
 }
 
 /// Run until SIGTERM or SIGINT.
@@ -35,7 +38,9 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     if created {
         tracing::warn!(identity = %dir.identity().display(), "created a new vault identity (mode 0600); back it up");
     }
-    let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), Arc::new(vault))?);
+    let vault = Arc::new(vault);
+    let admin_token = crate::state::ensure_token(&dir.admin_token())?;
+    let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone())?);
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {
         roots.push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?);
@@ -82,11 +87,14 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             });
         }
-        let app = App { activator: activator.clone() };
+        let app = App { activator: activator.clone(), vault: vault.clone(), admin_token: Arc::new(admin_token) };
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/api/v1/policy", get(policy_status))
+            .route("/api/v1/secrets", get(crate::control::list_secrets))
+            .route("/api/v1/secrets/rotate-identity", axum::routing::post(crate::control::rotate_identity))
+            .route("/api/v1/secrets/{name}", axum::routing::put(crate::control::put_secret).delete(crate::control::delete_secret))
             .with_state(app);
         let listener = tokio::net::TcpListener::bind(cfg.control.listen)
             .await

@@ -48,6 +48,11 @@ impl StateDir {
         self.root.join("identity.txt")
     }
 
+    /// The operator's bearer token for the control API's secrets endpoints.
+    pub fn admin_token(&self) -> PathBuf {
+        self.root.join("admin.token")
+    }
+
     /// Accepted bundles.
     pub fn bundles(&self) -> PathBuf {
         self.root.join("bundles")
@@ -70,4 +75,26 @@ impl StateDir {
         };
         Ok(Arc::new(Activator::start(store, self.bundles(), host, settings)?))
     }
+}
+
+/// Read the token at `path`, creating it (32 random bytes, hex, mode 0600)
+/// when there is none. A token file readable by others is refused.
+pub fn ensure_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        anyhow::ensure!(mode & 0o077 == 0, "{} is mode {mode:04o}; it must be 0600", path.display());
+        let t = zeroize::Zeroizing::new(std::fs::read_to_string(path)?.trim().to_string());
+        anyhow::ensure!(t.len() >= 32, "{} is too short to be a token", path.display());
+        return Ok(t);
+    }
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut raw[..]).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    let token = zeroize::Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    tracing::info!(path = %path.display(), "created the operator token for the control API");
+    Ok(token)
 }

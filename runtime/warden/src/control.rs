@@ -1,0 +1,122 @@
+//! The control API's secrets endpoints: the same as `warden secrets`, for
+//! the operator (bearer `admin.token` from the state directory). Values go
+//! in and never come out.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use warden_vault::{HostPattern, Injection, VaultError};
+use zeroize::Zeroizing;
+
+use crate::serve::App;
+
+fn fail(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": msg.to_string()}))).into_response()
+}
+
+/// Constant-time check of `Authorization: Bearer <admin token>`.
+fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let want = app.admin_token.as_bytes();
+    let same = given.len() == want.len() && given.bytes().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(fail(StatusCode::UNAUTHORIZED, "the secrets endpoints need Authorization: Bearer <admin.token from the state directory>"))
+    }
+}
+
+fn vault_error(e: VaultError) -> Response {
+    match e {
+        VaultError::NotFound(_) => fail(StatusCode::NOT_FOUND, e),
+        VaultError::Invalid(_) => fail(StatusCode::BAD_REQUEST, e),
+        other => fail(StatusCode::INTERNAL_SERVER_ERROR, other),
+    }
+}
+
+/// `GET /api/v1/secrets`: names, hosts, injection, versions, dates.
+pub(crate) async fn list_secrets(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || vault.list()).await {
+        Ok(Ok(list)) => Json(list).into_response(),
+        Ok(Err(e)) => vault_error(e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `PUT /api/v1/secrets/{name}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PutSecret {
+    value: Zeroizing<String>,
+    hosts: Vec<String>,
+    #[serde(default)]
+    header: Option<String>,
+}
+
+/// `PUT /api/v1/secrets/{name}`: store (a new version if it exists).
+pub(crate) async fn put_secret(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<PutSecret>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    // The rejection text may quote the body: never echo it.
+    let Ok(Json(body)) = body else {
+        return fail(StatusCode::BAD_REQUEST, "expected JSON {\"value\", \"hosts\": [...], \"header\"?}");
+    };
+    let vault = app.vault.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let hosts = body.hosts.iter().map(|h| HostPattern::parse(h)).collect::<Result<Vec<_>, _>>()?;
+        let inject = match &body.header {
+            Some(t) => Injection::header(t)?,
+            None => Injection::Substitute,
+        };
+        vault.set(&name, body.value, hosts, inject, "control-api").map(|v| (name, v))
+    })
+    .await;
+    match result {
+        Ok(Ok((name, version))) => Json(json!({"name": name, "version": version})).into_response(),
+        Ok(Err(e)) => vault_error(e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `DELETE /api/v1/secrets/{name}`.
+pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || vault.remove(&name, "control-api")).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => vault_error(e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `POST /api/v1/secrets/rotate-identity`.
+pub(crate) async fn rotate_identity(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let vault = app.vault.clone();
+    match tokio::task::spawn_blocking(move || vault.rotate_identity("control-api")).await {
+        Ok(Ok(n)) => Json(json!({"reencrypted": n})).into_response(),
+        Ok(Err(e)) => vault_error(e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
