@@ -1,0 +1,230 @@
+//! A fake model provider over real TLS and a configured `warden serve` in
+//! front of it, shared by the gateway tests and the gateway benchmark.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use warden_policy::bundle::SecretKey;
+
+use super::{signed_archive, TempDir};
+
+pub const EMAIL: &str = "jane.doe@acme-corp.io";
+pub const DB_PASSWORD: &str = "hunter2-Zq8vLx3";
+pub const PROVIDER_KEY: &str = "prov-key-7f3a9c1e5b";
+pub const ECHO_TOKEN: &str = "echo-token-51d0c3a8e2";
+
+/// What the fake provider received: headers (lowercase name, value) and body.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub struct Provider {
+    pub addr: SocketAddr,
+    pub ca_pem: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// The first `[LABEL_N]` placeholder in `s`.
+fn first_placeholder(s: &str) -> Option<String> {
+    let start = s.find("[EMAIL_")?;
+    let end = s[start..].find(']')? + start + 1;
+    Some(s[start..end].to_string())
+}
+
+pub fn start_provider() -> Provider {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: OpenSSL (curl) takes a leaf named like its issuer for self-signed.
+    ca_params.distinguished_name.push(DnType::CommonName, "Warden test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf_params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let rec = rec.clone();
+                    async move {
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        let body = String::from_utf8(req.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+                        rec.lock().unwrap().push(Seen { headers, body: body.clone() });
+                        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                        let model = doc["model"].as_str().unwrap_or("");
+                        if model == "hang" {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        if model == "reset" {
+                            return Err(std::io::Error::other("reset"));
+                        }
+                        let ph = first_placeholder(&body).unwrap_or_else(|| "nobody".into());
+                        let answer = format!("I will write to {ph} now.");
+                        let resp = if doc["stream"] == true {
+                            let mut sse = String::new();
+                            let chars: Vec<char> = answer.chars().collect();
+                            for piece in chars.chunks(3) {
+                                let piece: String = piece.iter().collect();
+                                let ev = serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "model": model,
+                                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+                                sse.push_str(&format!("data: {ev}\n\n"));
+                            }
+                            let last = serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "model": model,
+                                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                                "usage": {"prompt_tokens": 21, "completion_tokens": 9}});
+                            sse.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+                            hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
+                        } else {
+                            let v = serde_json::json!({"id": "c1", "object": "chat.completion", "model": model,
+                                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                                "usage": {"prompt_tokens": 20, "completion_tokens": 8}});
+                            hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(v.to_string())))
+                        };
+                        Ok::<_, std::io::Error>(resp.unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Provider { addr, ca_pem: ca.pem(), seen, _rt: rt }
+}
+
+pub fn warden(state: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_STATE_DIR", state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl").args(["-sS", "--max-time", "20"]).args(args).output().expect("curl runs");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub struct Server {
+    child: Child,
+    log: std::path::PathBuf,
+    pub egress: u16,
+    pub control: u16,
+    pub state: std::path::PathBuf,
+}
+
+impl Server {
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(dir: &TempDir, provider: &Provider) -> Server {
+    let state = dir.join("state");
+    let key = SecretKey::generate().unwrap();
+    // The provider key, bound to the provider's host; a database password
+    // that must never leave in a prompt.
+    let out = warden(&state, &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"], PROVIDER_KEY);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD).status.success());
+    assert!(warden(&state, &["secrets", "set", "echo", "--host", "127.0.0.1"], ECHO_TOKEN).status.success());
+
+    let mut files = warden_policy::defaults::files();
+    let mut policy = String::from_utf8(files["policy.toml"].clone()).unwrap();
+    policy.push_str(&format!(
+        "\n[[gateway.upstreams]]\nname = \"fake\"\nbase_url = \"https://127.0.0.1:{}\"\napi = \"openai\"\nsecret = \"fake\"\n\
+         \n[[gateway.upstreams]]\nname = \"unbound\"\nbase_url = \"https://localhost:{}\"\napi = \"openai\"\nsecret = \"fake\"\n",
+        provider.addr.port(),
+        provider.addr.port()
+    ));
+    // The proxy tests: tunnels to the provider only, loopback v4 let through the SSRF guard.
+    policy = policy.replace("allow = []", &format!("allow = [\"127.0.0.1:{}\"]", provider.addr.port()));
+    policy = policy.replace("allow_ranges = []", "allow_ranges = [\"127.0.0.1/32\"]");
+    files.insert("policy.toml".into(), policy.into_bytes());
+    let bundle = dir.join("bundle.tar.gz");
+    std::fs::write(&bundle, signed_archive(files, 1, &key)).unwrap();
+    let public = key.public().to_text();
+    let out = warden(&state, &["policy", "activate", bundle.to_str().unwrap(), "--trust", &public], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    std::fs::write(dir.join("ca.pem"), &provider.ca_pem).unwrap();
+    let egress = free_port();
+    let control = free_port();
+    let config = dir.join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[control]\nlisten = \"127.0.0.1:{control}\"\n[egress]\nlisten = \"127.0.0.1:{egress}\"\n\
+             ca_file = {:?}\nidle_timeout = \"2s\"\n[policy]\ntrust = [\"{public}\"]\n",
+            state.to_str().unwrap(),
+            dir.join("ca.pem").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", std::env::var("WARDEN_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", egress)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "warden serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, log, egress, control, state }
+}
+
