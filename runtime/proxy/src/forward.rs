@@ -83,7 +83,10 @@ async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<tokio::net::Tcp
     let mut last = String::from("no address");
     for a in addrs {
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(a)).await {
-            Ok(Ok(s)) => return Ok(s),
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "connect timed out".into(),
         }

@@ -461,6 +461,21 @@ impl RawConnection {
     }
 }
 
+/// Tokens to add to the current hour's bucket of one agent and model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// Agent id.
+    pub agent: String,
+    /// Model.
+    pub model: String,
+    /// Requests.
+    pub requests: u64,
+    /// Input tokens.
+    pub input: u64,
+    /// Output tokens.
+    pub output: u64,
+}
+
 /// One hour of one agent's use of one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageBucket {
@@ -481,13 +496,23 @@ pub struct UsageBucket {
 impl Store {
     /// Add one request's tokens to its hourly bucket.
     pub fn add_usage(&self, agent: &str, model: &str, input: u64, output: u64) -> Result<(), StoreError> {
+        self.add_usage_batch(&[UsageDelta { agent: agent.into(), model: model.into(), requests: 1, input, output }])
+    }
+
+    /// Add many requests' tokens in one transaction (one fsync).
+    pub fn add_usage_batch(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
         let hour = now_ms() / 1000 / 3600 * 3600;
-        self.conn().execute(
-            "INSERT INTO usage_hourly (hour, agent, model, requests, input_tokens, output_tokens) VALUES (?1, ?2, ?3, 1, ?4, ?5)
-             ON CONFLICT(hour, agent, model) DO UPDATE SET requests = requests + 1,
-               input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens",
-            params![hour, agent, model, input as i64, output as i64],
-        )?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for d in deltas {
+            tx.execute(
+                "INSERT INTO usage_hourly (hour, agent, model, requests, input_tokens, output_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(hour, agent, model) DO UPDATE SET requests = requests + excluded.requests,
+                   input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens",
+                params![hour, d.agent, d.model, d.requests as i64, d.input as i64, d.output as i64],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -20,6 +20,51 @@ pub struct EgressContext {
     exact: Mutex<((i64, i64, i64), ExactSet)>,
     /// Refused egress attempts by kind (`ssrf`, `connect`, `secret_ref`).
     refusals: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Usage goes to a writer thread that commits once a second.
+    usage: Mutex<Option<std::sync::mpsc::Sender<(String, String, Usage)>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// How often counted usage is committed. PERF: one SQLite commit (an fsync)
+/// per model call capped the gateway near 1,700 requests/s; batching takes it
+/// off the request path. A crash loses at most this much usage, never a
+/// request.
+const USAGE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn usage_writer(store: Arc<warden_store::Store>, rx: std::sync::mpsc::Receiver<(String, String, Usage)>) {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut pending: BTreeMap<(String, String), warden_store::UsageDelta> = BTreeMap::new();
+    let mut last = std::time::Instant::now();
+    loop {
+        let done = match rx.recv_timeout(USAGE_FLUSH) {
+            Ok((agent, model, u)) => {
+                let d = pending.entry((agent.clone(), model.clone())).or_insert(warden_store::UsageDelta {
+                    agent,
+                    model,
+                    requests: 0,
+                    input: 0,
+                    output: 0,
+                });
+                d.requests += 1;
+                d.input += u.input;
+                d.output += u.output;
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        if !pending.is_empty() && (done || last.elapsed() >= USAGE_FLUSH) {
+            let batch: Vec<_> = std::mem::take(&mut pending).into_values().collect();
+            if let Err(e) = store.add_usage_batch(&batch) {
+                tracing::error!(error = %e, "could not record token usage");
+            }
+            last = std::time::Instant::now();
+        }
+        if done {
+            return;
+        }
+    }
 }
 
 impl EgressContext {
@@ -27,7 +72,25 @@ impl EgressContext {
     pub fn new(activator: Arc<Activator>, vault: Arc<Vault>) -> anyhow::Result<EgressContext> {
         let stamp = activator.store().secrets_stamp()?;
         let exact = vault.exact_set()?;
-        Ok(EgressContext { activator, vault, exact: Mutex::new((stamp, exact)), refusals: Mutex::default() })
+        let (tx, rx) = std::sync::mpsc::channel();
+        let store = activator.store().clone();
+        let writer = std::thread::Builder::new().name("warden-usage".into()).spawn(move || usage_writer(store, rx))?;
+        Ok(EgressContext {
+            activator,
+            vault,
+            exact: Mutex::new((stamp, exact)),
+            refusals: Mutex::default(),
+            usage: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Commit the usage counted so far and stop the writer (at shutdown).
+    pub fn close(&self) {
+        drop(self.usage.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(w) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = w.join();
+        }
     }
 
     /// Refused egress attempts so far, by kind.
@@ -112,8 +175,9 @@ impl Context for EgressContext {
     }
 
     fn record_usage(&self, agent: &str, model: &str, usage: Usage) {
-        if let Err(e) = self.activator.store().add_usage(agent, model, usage.input, usage.output) {
-            tracing::error!(error = %e, "could not record token usage");
+        let tx = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if tx.as_ref().is_none_or(|tx| tx.send((agent.to_string(), model.to_string(), usage)).is_err()) {
+            tracing::error!("the usage writer is gone; usage not recorded");
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let vault = Arc::new(vault);
     let admin_token = crate::state::ensure_token(&dir.admin_token())?;
     let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone())?);
+    let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {
         roots.push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?);
@@ -127,7 +128,11 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             .await?;
         let _ = egress_task.await;
         anyhow::Ok(())
-    })
+    })?;
+    // Nothing counted is lost on a clean stop.
+    usage.close();
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn terminated() {

@@ -1,0 +1,166 @@
+//! The gateway's added latency and throughput, against calling the fake
+//! provider directly in the same run.
+//!
+//! A fake OpenAI-style provider over TLS (in this process) and the real
+//! `warden serve` (another process) on loopback; an open-loop load generator
+//! sends chat requests at a fixed rate and records each latency:
+//!
+//! - `latency`: p50 / p99 at 1000 requests/s for 5 s, 1 KiB and 64 KiB
+//!   prompts (a chat message with one email address to redact), direct and
+//!   through the gateway; the difference is what Warden adds. Target: <= 1 ms
+//!   added at p99.
+//! - `throughput`: requests/s with 32 requests in flight for 3 s.
+//! - `ttfb`: time to the first byte of a streamed answer at 200 requests/s.
+//!   Target: unchanged within 1 ms.
+//!
+//! `cargo bench -p warden --bench gateway`. Client, provider and Warden
+//! share the machine's two cores, so absolute figures are pessimistic; the
+//! direct/gateway difference in one run is the measure.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::gateway_env::{start, start_provider, EMAIL};
+use support::TempDir;
+
+fn prompt(size: usize, stream: bool) -> String {
+    let mut text = format!("Please write to {EMAIL} about the quarterly numbers. ");
+    while text.len() < size {
+        text.push_str("The team reviewed the roadmap and agreed to ship the next milestone on time. ");
+    }
+    text.truncate(size);
+    serde_json::json!({"model": "gpt-test", "stream": stream, "messages": [{"role": "user", "content": text}]}).to_string()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Open-loop load at `rate`/s for `secs`: each request's latency (to the
+/// whole answer, or to the first byte when `ttfb`).
+async fn fixed_rate(client: &reqwest::Client, url: &str, body: &str, rate: u64, secs: u64, ttfb: bool) -> (Vec<Duration>, usize) {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let body = Arc::new(body.to_string());
+    for _ in 0..rate * secs {
+        tick.tick().await;
+        let (client, url, body) = (client.clone(), url.to_string(), body.clone());
+        tasks.spawn(async move {
+            let t = Instant::now();
+            let resp = client.post(&url).header("content-type", "application/json").body(body.to_string()).send().await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let mut resp = resp;
+            if ttfb {
+                resp.chunk().await.ok()??;
+                let d = t.elapsed();
+                while resp.chunk().await.ok()?.is_some() {}
+                Some(d)
+            } else {
+                resp.bytes().await.ok()?;
+                Some(t.elapsed())
+            }
+        });
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.ok().flatten() {
+            Some(d) => lat.push(d),
+            None => errors += 1,
+        }
+    }
+    lat.sort();
+    (lat, errors)
+}
+
+async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: usize, secs: u64) -> f64 {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..inflight {
+        let (client, url, body) = (client.clone(), url.to_string(), body.to_string());
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                if let Ok(r) = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await {
+                    if r.bytes().await.is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(n) = tasks.join_next().await {
+        total += n.unwrap_or(0);
+    }
+    total as f64 / secs as f64
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    // `cargo bench` passes flags like --bench; a filter is not supported.
+    let dir = TempDir::new("bench-gateway");
+    let provider = start_provider();
+    std::env::set_var("WARDEN_TEST_LOG", "warn");
+    let server = start(&dir, &provider);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let ca = reqwest::Certificate::from_pem(provider.ca_pem.as_bytes()).unwrap();
+    let client = reqwest::Client::builder().no_proxy().add_root_certificate(ca).pool_max_idle_per_host(256).build().unwrap();
+    let direct = format!("https://127.0.0.1:{}/v1/chat/completions", provider.addr.port());
+    let gateway = format!("http://127.0.0.1:{}/llm/fake/v1/chat/completions", server.egress);
+    println!("gateway benchmark (one machine, 2 cores shared by client, provider and warden)");
+    println!("{:<8} {:<8} {:<9} {:>9} {:>9} {:>7} {:>11}", "prompt", "case", "path", "p50 ms", "p99 ms", "errors", "req/s");
+    rt.block_on(async {
+        for size in [1usize << 10, 64 << 10] {
+            let body = prompt(size, false);
+            let mut rows = Vec::new();
+            for (name, url) in [("direct", &direct), ("gateway", &gateway)] {
+                fixed_rate(&client, url, &body, 200, 1, false).await; // warm-up
+                let (lat, errors) = fixed_rate(&client, url, &body, 1000, 5, false).await;
+                let tput = throughput(&client, url, &body, 32, 3).await;
+                println!(
+                    "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7} {:>11.0}",
+                    format!("{}KiB", size >> 10), "1k/s", name, ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), errors, tput
+                );
+                rows.push((pct(&lat, 0.5), pct(&lat, 0.99), tput));
+            }
+            println!(
+                "{:<8} added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms; throughput {:.2}x of direct",
+                format!("{}KiB", size >> 10),
+                ms(rows[1].0) - ms(rows[0].0),
+                ms(rows[1].1) - ms(rows[0].1),
+                rows[1].2 / rows[0].2
+            );
+            let sbody = prompt(size, true);
+            let mut t = Vec::new();
+            for (name, url) in [("direct", &direct), ("gateway", &gateway)] {
+                let (lat, errors) = fixed_rate(&client, url, &sbody, 200, 3, true).await;
+                println!(
+                    "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7}",
+                    format!("{}KiB", size >> 10), "ttfb", name, ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), errors
+                );
+                t.push((pct(&lat, 0.5), pct(&lat, 0.99)));
+            }
+            println!(
+                "{:<8} streaming time to first byte added: p50 {:+.3} ms, p99 {:+.3} ms",
+                format!("{}KiB", size >> 10),
+                ms(t[1].0) - ms(t[0].0),
+                ms(t[1].1) - ms(t[0].1)
+            );
+        }
+    });
+    drop(server);
+}
