@@ -273,3 +273,45 @@ fn secrets_through_the_control_api_take_effect_at_once() {
     assert!(out.contains("reencrypted"), "{out}");
     assert!(!server.logs().contains(NEW));
 }
+
+/// The Anthropic messages API, streamed and not: system prompt, content
+/// blocks and tool results are redacted; text deltas are rehydrated.
+#[test]
+fn the_anthropic_messages_api_streamed_and_not() {
+    let dir = TempDir::new("anthropic");
+    let provider = start_provider();
+    let server = start(&dir, &provider);
+    let url = format!("http://127.0.0.1:{}/llm/fake/v1/messages", server.egress);
+    for stream in [false, true] {
+        let body = serde_json::json!({
+            "model": "claude-test", "max_tokens": 100, "stream": stream,
+            "system": [{"type": "text", "text": format!("The operator's password is {DB_PASSWORD}.")}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": format!("Write to {EMAIL}.")}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {"who": EMAIL}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": format!("found {EMAIL}")}]}]}
+            ]
+        })
+        .to_string();
+        let (out, err) = curl(&["-H", "content-type: application/json", "-H", "x-api-key: agent-placeholder", "-H", "anthropic-version: 2023-06-01", "-d", &body, &url]);
+        let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
+        assert!(!seen.body.contains(EMAIL) && !seen.body.contains(DB_PASSWORD), "{}", seen.body);
+        assert!(seen.headers.iter().any(|(k, v)| k == "anthropic-version" && v == "2023-06-01"));
+        assert!(!seen.headers.iter().any(|(_, v)| v == "agent-placeholder"), "the agent's key stays behind");
+        let want = format!("I will write to {EMAIL} now.");
+        if stream {
+            let text: String = out
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .filter(|v| v["type"] == "content_block_delta")
+                .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
+                .collect();
+            assert_eq!(text, want, "{out} {err}");
+            assert!(out.contains("event: message_stop"), "{out}");
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+            assert_eq!(v["content"][0]["text"], want);
+        }
+    }
+}

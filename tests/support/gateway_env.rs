@@ -77,6 +77,7 @@ pub fn start_provider() -> Provider {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let rec = rec.clone();
                     async move {
+                        let anthropic = req.uri().path().ends_with("/v1/messages");
                         let headers = req
                             .headers()
                             .iter()
@@ -94,7 +95,9 @@ pub fn start_provider() -> Provider {
                         }
                         let ph = first_placeholder(&body).unwrap_or_else(|| "nobody".into());
                         let answer = format!("I will write to {ph} now.");
-                        let resp = if doc["stream"] == true {
+                        let resp = if anthropic {
+                            anthropic_answer(&answer, model, doc["stream"] == true)
+                        } else if doc["stream"] == true {
                             let mut sse = String::new();
                             let chars: Vec<char> = answer.chars().collect();
                             for piece in chars.chunks(3) {
@@ -228,3 +231,28 @@ pub fn start(dir: &TempDir, provider: &Provider) -> Server {
     Server { child, log, egress, control, state }
 }
 
+
+/// An Anthropic messages answer: JSON, or the SSE event sequence with text
+/// deltas of 3 characters.
+fn anthropic_answer(answer: &str, model: &str, stream: bool) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
+    if !stream {
+        let v = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 30, "output_tokens": 10}});
+        return hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(v.to_string())));
+    }
+    let mut sse = String::new();
+    let mut event = |name: &str, v: serde_json::Value| sse.push_str(&format!("event: {name}\ndata: {v}\n\n"));
+    event("message_start", serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+        "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": 31, "output_tokens": 1}}}));
+    event("content_block_start", serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+    let chars: Vec<char> = answer.chars().collect();
+    for piece in chars.chunks(3) {
+        let piece: String = piece.iter().collect();
+        event("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
+    }
+    event("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0}));
+    event("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 11}}));
+    event("message_stop", serde_json::json!({"type": "message_stop"}));
+    hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
+}
