@@ -67,7 +67,7 @@ fn secrets_go_in_and_never_come_out() {
         .spawn()
         .unwrap();
     let escaped = VALUE.replace('/', "%2F").replace('+', "%2B");
-    write!(child.stdin.take().unwrap(), "plain {VALUE} url {escaped}\n").unwrap();
+    writeln!(child.stdin.take().unwrap(), "plain {VALUE} url {escaped}").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout), "plain [SECRET_OPENAI_1] url [SECRET_OPENAI_1]\n");
 

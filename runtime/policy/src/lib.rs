@@ -133,7 +133,8 @@ pub struct UpstreamSpec {
     /// Where requests go: `https://api.openai.com`; the rest of the path
     /// after `/llm/<name>` is appended.
     pub base_url: String,
-    /// `openai` or `anthropic` (how usage and errors are read).
+    /// `openai` or `anthropic`: the provider's API family, for operators and
+    /// logs (the gateway reads both shapes whatever this says).
     pub api: String,
     /// The vault secret holding the provider key, injected as that secret's
     /// header; the agent's own key header is always dropped.

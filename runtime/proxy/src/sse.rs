@@ -259,8 +259,11 @@ fn key_of(path: &[Seg]) -> String {
     s
 }
 
+/// A predicate over stream keys.
+type KeyFilter = Box<dyn Fn(&str) -> bool>;
+
 /// Which streams an event ends, as a predicate over stream keys.
-fn ends(doc: &Value) -> Option<Box<dyn Fn(&str) -> bool>> {
+fn ends(doc: &Value) -> Option<KeyFilter> {
     let ty = doc.get("type").and_then(Value::as_str).unwrap_or("");
     if ty == "message_stop" || ty == "response.completed" || ty == "response.done" {
         return Some(Box::new(|_| true));

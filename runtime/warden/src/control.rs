@@ -18,7 +18,7 @@ fn fail(status: StatusCode, msg: impl std::fmt::Display) -> Response {
 }
 
 /// Constant-time check of `Authorization: Bearer <admin token>`.
-fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -29,7 +29,10 @@ fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     if same {
         Ok(())
     } else {
-        Err(fail(StatusCode::UNAUTHORIZED, "the secrets endpoints need Authorization: Bearer <admin.token from the state directory>"))
+        Err(Box::new(fail(
+            StatusCode::UNAUTHORIZED,
+            "the secrets endpoints need Authorization: Bearer <admin.token from the state directory>",
+        )))
     }
 }
 
@@ -44,7 +47,7 @@ fn vault_error(e: VaultError) -> Response {
 /// `GET /api/v1/secrets`: names, hosts, injection, versions, dates.
 pub(crate) async fn list_secrets(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.list()).await {
@@ -72,7 +75,7 @@ pub(crate) async fn put_secret(
     body: Result<Json<PutSecret>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     // The rejection text may quote the body: never echo it.
     let Ok(Json(body)) = body else {
@@ -98,7 +101,7 @@ pub(crate) async fn put_secret(
 /// `DELETE /api/v1/secrets/{name}`.
 pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.remove(&name, "control-api")).await {
@@ -111,7 +114,7 @@ pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Pa
 /// `POST /api/v1/secrets/rotate-identity`.
 pub(crate) async fn rotate_identity(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.rotate_identity("control-api")).await {
