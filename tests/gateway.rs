@@ -315,3 +315,47 @@ fn the_anthropic_messages_api_streamed_and_not() {
         }
     }
 }
+
+/// The OpenAI responses API, streamed and not: `input` items are redacted,
+/// `response.output_text.delta` pieces and the completed response are
+/// rehydrated.
+#[test]
+fn the_openai_responses_api_streamed_and_not() {
+    let dir = TempDir::new("responses");
+    let provider = start_provider();
+    let server = start(&dir, &provider);
+    let url = format!("http://127.0.0.1:{}/llm/fake/v1/responses", server.egress);
+    let want = format!("I will write to {EMAIL} now.");
+    for stream in [false, true] {
+        let body = serde_json::json!({
+            "model": "gpt-test", "stream": stream,
+            "instructions": format!("Never share {DB_PASSWORD}."),
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": format!("Write to {EMAIL}.")}]},
+                {"type": "function_call_output", "call_id": "c1", "output": format!("address: {EMAIL}")}
+            ]
+        })
+        .to_string();
+        let (out, err) = curl(&["-H", "content-type: application/json", "-d", &body, &url]);
+        let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
+        assert!(!seen.body.contains(EMAIL) && !seen.body.contains(DB_PASSWORD), "{}", seen.body);
+        if stream {
+            let events: Vec<serde_json::Value> = out
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect();
+            let text: String = events
+                .iter()
+                .filter(|v| v["type"] == "response.output_text.delta")
+                .filter_map(|v| v["delta"].as_str())
+                .collect();
+            assert_eq!(text, want, "{out} {err}");
+            let completed = events.iter().find(|v| v["type"] == "response.completed").unwrap();
+            assert_eq!(completed["response"]["output"][0]["content"][0]["text"], want.as_str());
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+            assert_eq!(v["output"][0]["content"][0]["text"], want.as_str());
+        }
+    }
+}

@@ -78,6 +78,7 @@ pub fn start_provider() -> Provider {
                     let rec = rec.clone();
                     async move {
                         let anthropic = req.uri().path().ends_with("/v1/messages");
+                        let responses = req.uri().path().ends_with("/v1/responses");
                         let headers = req
                             .headers()
                             .iter()
@@ -95,7 +96,9 @@ pub fn start_provider() -> Provider {
                         }
                         let ph = first_placeholder(&body).unwrap_or_else(|| "nobody".into());
                         let answer = format!("I will write to {ph} now.");
-                        let resp = if anthropic {
+                        let resp = if responses {
+                            responses_answer(&answer, model, doc["stream"] == true)
+                        } else if anthropic {
                             anthropic_answer(&answer, model, doc["stream"] == true)
                         } else if doc["stream"] == true {
                             let mut sse = String::new();
@@ -254,5 +257,30 @@ fn anthropic_answer(answer: &str, model: &str, stream: bool) -> Result<hyper::Re
     event("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0}));
     event("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 11}}));
     event("message_stop", serde_json::json!({"type": "message_stop"}));
+    hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
+}
+
+/// An OpenAI responses-API answer: JSON, or its SSE events with
+/// `response.output_text.delta` pieces of 3 characters.
+fn responses_answer(answer: &str, model: &str, stream: bool) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
+    let done = serde_json::json!({"id": "resp_1", "object": "response", "model": model, "status": "completed",
+        "output": [{"type": "message", "id": "msg_1", "role": "assistant",
+                    "content": [{"type": "output_text", "text": answer}]}],
+        "usage": {"input_tokens": 12, "output_tokens": 6}});
+    if !stream {
+        return hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(done.to_string())));
+    }
+    let mut sse = String::new();
+    let mut event = |name: &str, v: serde_json::Value| sse.push_str(&format!("event: {name}\ndata: {v}\n\n"));
+    event("response.created", serde_json::json!({"type": "response.created", "response": {"id": "resp_1", "model": model, "status": "in_progress"}}));
+    let chars: Vec<char> = answer.chars().collect();
+    for piece in chars.chunks(3) {
+        let piece: String = piece.iter().collect();
+        event("response.output_text.delta", serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_1",
+            "output_index": 0, "content_index": 0, "delta": piece}));
+    }
+    event("response.output_text.done", serde_json::json!({"type": "response.output_text.done", "item_id": "msg_1",
+        "output_index": 0, "content_index": 0, "text": answer}));
+    event("response.completed", serde_json::json!({"type": "response.completed", "response": done}));
     hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
 }
