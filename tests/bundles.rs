@@ -367,7 +367,10 @@ fn kill_9_during_activation_leaves_the_old_or_the_new_bundle() {
     let whole = t0.elapsed();
 
     let mut seen = (0, 0);
-    for i in 0..8 {
+    // Kill points across the activation, and two well past its measured
+    // length so that one surely lands after the commit on a slow machine.
+    let points = [0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.5, 3.0];
+    for (i, point) in points.into_iter().enumerate() {
         let state = fresh(i);
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["policy", "activate", p(&new), "--state-dir", p(&state), "--trust", &public])
@@ -375,7 +378,7 @@ fn kill_9_during_activation_leaves_the_old_or_the_new_bundle() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(whole.mul_f64(i as f64 / 6.0));
+        std::thread::sleep(whole.mul_f64(point));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let s = status(&state, &public);
