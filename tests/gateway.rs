@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::gateway_env::*;
-use support::TempDir;
+use support::{warden, TempDir};
 
 fn chat(server: &Server, upstream: &str, model: &str, stream: bool) -> (String, String) {
     let body = serde_json::json!({

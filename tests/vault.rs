@@ -12,18 +12,8 @@ use std::process::{Command, Output, Stdio};
 use support::TempDir;
 
 fn secrets(state: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("secrets")
-        .args(args)
-        .env("WARDEN_STATE_DIR", state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command refused before it reads stdin closes the pipe: not an error here.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("secrets").chain(args.iter().copied()).collect();
+    support::warden(state, &args, stdin)
 }
 
 fn text(b: &[u8]) -> String {

@@ -2,7 +2,6 @@
 //! front of it, shared by the gateway tests and the gateway benchmark.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use warden_policy::bundle::SecretKey;
 
-use super::{signed_archive, TempDir};
+use super::{signed_archive, warden, TempDir};
 
 pub const EMAIL: &str = "jane.doe@acme-corp.io";
 pub const DB_PASSWORD: &str = "hunter2-Zq8vLx3";
@@ -130,20 +129,6 @@ pub fn start_provider() -> Provider {
         }
     });
     Provider { addr, ca_pem: ca.pem(), seen, _rt: rt }
-}
-
-pub fn warden(state: &Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .env("WARDEN_STATE_DIR", state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
 }
 
 pub fn free_port() -> u16 {

@@ -150,3 +150,20 @@ pub fn raw_tar_gz(entries: &[Raw<'_>]) -> Vec<u8> {
     }
     tar.into_inner().unwrap().finish().unwrap()
 }
+
+/// Run the real `warden` with `args` on state directory `state`, feeding
+/// `stdin`. A command refused before it reads stdin closes the pipe: not an
+/// error here.
+pub fn warden(state: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_STATE_DIR", state)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
