@@ -10,7 +10,9 @@
 //!   the encryption and its checks live in `warden-vault`.
 //! - `usage_hourly`: model tokens per hour, agent and model.
 //! - `audit`: append-only (triggers refuse UPDATE and DELETE); every
-//!   activation, rollback and refusal.
+//!   activation, rollback, refusal, tool decision and approval decision.
+//! - schema version 2 adds approvals, idempotent replies, what the hub has
+//!   acknowledged and node settings: see [`approvals`].
 //!
 //! Writes that belong together commit in one transaction with
 //! `synchronous = FULL`, so a crash (even `kill -9`) leaves either the state
@@ -22,6 +24,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub mod approvals;
+pub use approvals::{Approval, DecideRefused, DecisionAudit, NewApproval, StoredReply};
+
 /// A store error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,9 +36,12 @@ pub enum StoreError {
     /// The file was written by a newer Warden.
     #[error("state database: schema version {0} is newer than this Warden understands ({SCHEMA_VERSION})")]
     NewerSchema(i64),
+    /// A caller passed a value the schema does not allow.
+    #[error("state database: {0}")]
+    Invalid(String),
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS bundle_history (
@@ -173,6 +181,7 @@ impl Store {
             return Err(StoreError::NewerSchema(version));
         }
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(approvals::SCHEMA_V2)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Store { conn: Mutex::new(conn) })
     }
@@ -523,16 +532,7 @@ impl Store {
             "SELECT hour, agent, model, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= ?1 ORDER BY hour, agent, model",
         )?;
         let rows = stmt
-            .query_map(params![since_hour], |r| {
-                Ok(UsageBucket {
-                    hour: r.get(0)?,
-                    agent: r.get(1)?,
-                    model: r.get(2)?,
-                    requests: r.get::<_, i64>(3)? as u64,
-                    input_tokens: r.get::<_, i64>(4)? as u64,
-                    output_tokens: r.get::<_, i64>(5)? as u64,
-                })
-            })?
+            .query_map(params![since_hour], usage_bucket)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -545,6 +545,18 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?)
     }
+}
+
+/// A `usage_hourly` row selected as hour, agent, model, requests, input, output.
+pub(crate) fn usage_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageBucket> {
+    Ok(UsageBucket {
+        hour: r.get(0)?,
+        agent: r.get(1)?,
+        model: r.get(2)?,
+        requests: r.get::<_, i64>(3)? as u64,
+        input_tokens: r.get::<_, i64>(4)? as u64,
+        output_tokens: r.get::<_, i64>(5)? as u64,
+    })
 }
 
 fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
