@@ -63,6 +63,11 @@ pub trait Context: Send + Sync + 'static {
     fn secret_ref(&self, name: &str, host: &str) -> Result<Zeroizing<String>, String>;
     /// Count and audit a refused egress attempt (`ssrf`, `connect`, `secret_ref`).
     fn refused(&self, kind: &str, detail: &str);
+    /// Count what redacting one request found (metrics). Default: nothing.
+    fn record_findings(&self, _findings: &[warden_redact::Finding]) {}
+    /// One request served (`llm`, `forward`, `connect`), its status and the
+    /// time to its response head. Default: nothing.
+    fn record_request(&self, _route: &'static str, _status: u16, _elapsed: Duration) {}
 }
 
 /// Limits of the gateway.
@@ -135,16 +140,20 @@ impl<C: Context> Gateway<C> {
     /// Serve one request on the egress port: CONNECT tunnels, absolute-form
     /// proxy requests, and the gateway's `/llm/...` paths.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        if req.method() == Method::CONNECT {
-            return crate::forward::connect(&*self.ctx, &self.limits, req).await;
-        }
-        if req.uri().scheme().is_some() {
-            return crate::forward::forward(&*self.ctx, &self.limits, req).await;
-        }
-        match self.route(req).await {
-            Ok(resp) => resp,
-            Err((status, kind, msg)) => error(status, kind, &msg),
-        }
+        let started = std::time::Instant::now();
+        let (route, resp) = if req.method() == Method::CONNECT {
+            ("connect", crate::forward::connect(&*self.ctx, &self.limits, req).await)
+        } else if req.uri().scheme().is_some() {
+            ("forward", crate::forward::forward(&*self.ctx, &self.limits, req).await)
+        } else {
+            let resp = match self.route(req).await {
+                Ok(resp) => resp,
+                Err((status, kind, msg)) => error(status, kind, &msg),
+            };
+            ("llm", resp)
+        };
+        self.ctx.record_request(route, resp.status().as_u16(), started.elapsed());
+        resp
     }
 
     async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, (StatusCode, &'static str, String)> {
@@ -199,6 +208,7 @@ impl<C: Context> Gateway<C> {
         let mut session = Session::new();
         let report = json::redact_request(&mut doc, &engine, &mut session)
             .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, "redaction", e.to_string()))?;
+        self.ctx.record_findings(&report.findings);
         let model = json::model(&doc).unwrap_or("unknown").to_string();
         tracing::debug!(upstream = %upstream.name, redactions = report.findings.len(), strings = report.strings, "request redacted");
         let out = serde_json::to_vec(&doc).expect("a parsed document serialises");
