@@ -18,6 +18,14 @@
 //! poll_max = "120s"                    # WARDEN_POLICY_POLL_MAX
 //! fetch_timeout = "30s"                # WARDEN_POLICY_FETCH_TIMEOUT
 //! max_staleness = "24h"                # WARDEN_POLICY_MAX_STALENESS (unset: never stale)
+//! [gate]
+//! approval_ttl = "30m"                 # WARDEN_GATE_APPROVAL_TTL: unanswered approvals end as deny
+//! [hub]
+//! url = "https://hub.example"          # WARDEN_HUB_URL (unset: no hub link)
+//! registration_token = "..."           # WARDEN_HUB_REGISTRATION_TOKEN (used once)
+//! node_name = "host-1"                 # WARDEN_HUB_NODE_NAME (default: the host name)
+//! heartbeat = "30s"                    # WARDEN_HUB_HEARTBEAT
+//! uptime_kuma_url = "https://kuma.example/api/push/XYZ"  # WARDEN_HUB_UPTIME_KUMA_URL
 //! ```
 
 use std::net::SocketAddr;
@@ -42,6 +50,46 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[egress]`.
     pub egress: EgressConfig,
+    /// `[gate]`.
+    pub gate: GateConfig,
+    /// `[hub]`.
+    pub hub: HubConfig,
+}
+
+/// `[gate]`: the tool-call gate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// How long an approval waits for a decision before it ends as a deny.
+    pub approval_ttl: String,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig { approval_ttl: "30m".into() }
+    }
+}
+
+/// `[hub]`: the link to the fleet's hub (and an optional Uptime Kuma push).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// The hub's base URL; unset: no hub link.
+    pub url: Option<String>,
+    /// One-time registration token; only used while the node has no API key.
+    pub registration_token: Option<String>,
+    /// This node's name (default: the host name).
+    pub node_name: Option<String>,
+    /// Time between heartbeats.
+    pub heartbeat: String,
+    /// An Uptime Kuma push URL, called once per heartbeat period.
+    pub uptime_kuma_url: Option<String>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig { url: None, registration_token: None, node_name: None, heartbeat: "30s".into(), uptime_kuma_url: None }
+    }
 }
 
 /// `[egress]`: the agent's way out (the LLM gateway).
@@ -147,6 +195,8 @@ impl Config {
             ("WARDEN_POLICY_POLL_MIN", &mut self.policy.poll_min),
             ("WARDEN_POLICY_POLL_MAX", &mut self.policy.poll_max),
             ("WARDEN_POLICY_FETCH_TIMEOUT", &mut self.policy.fetch_timeout),
+            ("WARDEN_HUB_HEARTBEAT", &mut self.hub.heartbeat),
+            ("WARDEN_GATE_APPROVAL_TTL", &mut self.gate.approval_ttl),
         ] {
             if let Some(v) = get(key) {
                 *field = v;
@@ -154,6 +204,16 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_POLICY_MAX_STALENESS") {
             self.policy.max_staleness = Some(v).filter(|s| !s.is_empty());
+        }
+        for (key, field) in [
+            ("WARDEN_HUB_URL", &mut self.hub.url),
+            ("WARDEN_HUB_REGISTRATION_TOKEN", &mut self.hub.registration_token),
+            ("WARDEN_HUB_NODE_NAME", &mut self.hub.node_name),
+            ("WARDEN_HUB_UPTIME_KUMA_URL", &mut self.hub.uptime_kuma_url),
+        ] {
+            if let Some(v) = get(key) {
+                *field = Some(v).filter(|s| !s.is_empty());
+            }
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ pub struct EgressContext {
     /// Usage goes to a writer thread that commits once a second.
     usage: Mutex<Option<std::sync::mpsc::Sender<(String, String, Usage)>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How often counted usage is committed. PERF: one SQLite commit (an fsync)
@@ -69,7 +70,7 @@ fn usage_writer(store: Arc<warden_store::Store>, rx: std::sync::mpsc::Receiver<(
 
 impl EgressContext {
     /// Wire the gateway to `activator` and `vault`.
-    pub fn new(activator: Arc<Activator>, vault: Arc<Vault>) -> anyhow::Result<EgressContext> {
+    pub fn new(activator: Arc<Activator>, vault: Arc<Vault>, metrics: Arc<crate::metrics::Metrics>) -> anyhow::Result<EgressContext> {
         let stamp = activator.store().secrets_stamp()?;
         let exact = vault.exact_set()?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -82,6 +83,7 @@ impl EgressContext {
             refusals: Mutex::default(),
             usage: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            metrics,
         })
     }
 
@@ -174,10 +176,29 @@ impl Context for EgressContext {
         }
     }
 
+    fn record_findings(&self, findings: &[warden_redact::Finding]) {
+        record_findings(&self.metrics, findings);
+    }
+
+    fn record_request(&self, route: &'static str, status: u16, elapsed: std::time::Duration) {
+        self.metrics.request("egress", route, status, elapsed);
+    }
+
     fn record_usage(&self, agent: &str, model: &str, usage: Usage) {
         let tx = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         if tx.as_ref().is_none_or(|tx| tx.send((agent.to_string(), model.to_string(), usage)).is_err()) {
             tracing::error!("the usage writer is gone; usage not recorded");
         }
+    }
+}
+
+/// Count findings by layer and rule, one metrics update per distinct pair.
+pub(crate) fn record_findings(metrics: &crate::metrics::Metrics, findings: &[warden_redact::Finding]) {
+    let mut counts: std::collections::BTreeMap<(&str, &str), u64> = std::collections::BTreeMap::new();
+    for f in findings {
+        *counts.entry((f.layer.as_str(), &f.rule)).or_insert(0) += 1;
+    }
+    for ((layer, rule), n) in counts {
+        metrics.redacted(layer, rule, n);
     }
 }

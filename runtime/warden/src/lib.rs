@@ -4,6 +4,9 @@
 pub mod config;
 mod control;
 pub mod egress;
+pub mod gate;
+pub mod hub;
+pub mod metrics;
 pub mod policy;
 pub mod serve;
 pub mod state;

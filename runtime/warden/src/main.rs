@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_bundle;
+mod cmd_health;
 mod cmd_keygen;
 mod cmd_plugin;
 mod cmd_policy;
@@ -57,7 +58,10 @@ enum Command {
         #[command(subcommand)]
         command: cmd_secrets::Command,
     },
-    /// Run the sidecar: control API, policy polling.
+    /// Check that the local server is alive (`GET /healthz`): exit 0 or 1.
+    Health(cmd_health::Args),
+    /// Run the sidecar: egress port (LLM gateway, forward proxy), control
+    /// API (tool-call gate, approvals, vault, metrics), policy polling, hub link.
     Serve {
         /// Configuration file (warden.toml); every key has a default and a
         /// WARDEN_* environment override.
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd_keygen::run(args),
         Command::Secrets { command } => cmd_secrets::run(command),
         Command::Bundle { command } => cmd_bundle::run(command),
+        Command::Health(args) => cmd_health::run(args),
         Command::Policy { command } => {
             init_logs(false);
             cmd_policy::run(command)

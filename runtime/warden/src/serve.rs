@@ -1,6 +1,7 @@
 //! `warden serve`: the sidecar process. It serves the egress port (the LLM
-//! gateway) and the control API's health and policy endpoints, and keeps the
-//! policy current (hub polling, pick-up of local activations).
+//! gateway and forward proxy) and the control API (health, metrics, policy,
+//! tool-call gate and approvals, vault), keeps the policy current (bundle
+//! polling, pick-up of local activations) and talks to the hub.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,14 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use tokio::sync::Notify;
+use axum::Json;
+use tokio::sync::{watch, Notify};
+use warden_policy::bundle::manifest::parse_duration;
 
 use crate::config::Config;
+use crate::gate::Gate;
+use crate::hub::{HubLink, HubSettings};
+use crate::metrics::{Metrics, Scraped};
 use crate::policy::poller::{FetchNow, PollSettings, Poller};
 use crate::policy::Activator;
 use crate::state::StateDir;
@@ -25,9 +29,19 @@ const STORE_SYNC: Duration = Duration::from_secs(2);
 pub(crate) struct App {
     pub(crate) activator: Arc<Activator>,
     pub(crate) vault: Arc<warden_vault::Vault>,
-    /// The operator's bearer token for the secrets endpoints.
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The operator's bearer token (everything).
     pub(crate) admin_token: Arc<zeroize::Zeroizing<String>>,
+    /// The agent side's bearer token (tool calls, reading approvals).
+    pub(crate) agent_token: Arc<zeroize::Zeroizing<String>>,
+    /// Becomes `true` when the server starts to stop: long polls answer at once.
+    pub(crate) stopping: watch::Receiver<bool>,
 }
+
+/// How often expired approvals are turned into denies (a waiting client
+/// also sees its own expiry at once; this covers lists and the hub).
+const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
 
 /// Run until SIGTERM or SIGINT.
 pub fn serve(cfg: Config) -> anyhow::Result<()> {
@@ -40,22 +54,64 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let vault = Arc::new(vault);
     let admin_token = crate::state::ensure_token(&dir.admin_token())?;
-    let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone())?);
+    let agent_token = crate::state::ensure_token(&dir.agent_token())?;
+    let metrics = Arc::new(Metrics::new());
+    let egress_ctx = Arc::new(crate::egress::EgressContext::new(
+        activator.clone(),
+        vault.clone(),
+        metrics.clone(),
+    )?);
+    let approval_ttl = parse_duration(&cfg.gate.approval_ttl)
+        .map_err(|e| anyhow::anyhow!("gate.approval_ttl: {e}"))?;
+    let gate = Arc::new(Gate::new(
+        activator.clone(),
+        egress_ctx.clone(),
+        metrics.clone(),
+        approval_ttl,
+    ));
     let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {
-        roots.push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?);
+        roots.push(
+            std::fs::read(ca)
+                .map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?,
+        );
     }
-    let idle = warden_policy::bundle::manifest::parse_duration(&cfg.egress.idle_timeout)
+    let idle = parse_duration(&cfg.egress.idle_timeout)
         .map_err(|e| anyhow::anyhow!("egress.idle_timeout: {e}"))?;
-    let limits = warden_proxy::gateway::Limits { idle, ..Default::default() };
+    let limits = warden_proxy::gateway::Limits {
+        idle,
+        ..Default::default()
+    };
     let gateway = Arc::new(
         warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots)
             .map_err(anyhow::Error::msg)?,
     );
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("warden").build()?;
+    let heartbeat =
+        parse_duration(&cfg.hub.heartbeat).map_err(|e| anyhow::anyhow!("hub.heartbeat: {e}"))?;
+    anyhow::ensure!(
+        heartbeat >= Duration::from_millis(100),
+        "hub.heartbeat must be at least 100ms"
+    );
+    let hub_url = cfg
+        .hub
+        .url
+        .as_deref()
+        .map(|u| http_url("hub.url", u))
+        .transpose()?;
+    let kuma_url = cfg
+        .hub
+        .uptime_kuma_url
+        .as_deref()
+        .map(|u| http_url("hub.uptime_kuma_url", u))
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("warden")
+        .build()?;
     rt.block_on(async move {
         let shutdown = Arc::new(Notify::new());
+        let (stop_tx, stopping) = watch::channel(false);
         let fetch_now = FetchNow::default();
         if let Some(url) = &cfg.policy.bundle_url {
             let settings = PollSettings {
@@ -88,15 +144,51 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             });
         }
-        let app = App { activator: activator.clone(), vault: vault.clone(), admin_token: Arc::new(admin_token) };
-        let router = Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/api/v1/policy", get(policy_status))
-            .route("/api/v1/secrets", get(crate::control::list_secrets))
-            .route("/api/v1/secrets/rotate-identity", axum::routing::post(crate::control::rotate_identity))
-            .route("/api/v1/secrets/{name}", axum::routing::put(crate::control::put_secret).delete(crate::control::delete_secret))
-            .with_state(app);
+        {
+            let gate = gate.clone();
+            let mut stopping = stopping.clone();
+            tokio::spawn(async move {
+                loop {
+                    let g = gate.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || g.expire()).await {
+                        tracing::error!(error = %e, "could not expire approvals");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(EXPIRY_SWEEP) => {}
+                        _ = stopping.changed() => return,
+                    }
+                }
+            });
+        }
+        let hub_task = match hub_url {
+            Some(url) => {
+                let settings = HubSettings {
+                    url,
+                    registration_token: cfg.hub.registration_token.clone().map(zeroize::Zeroizing::new),
+                    node_name: cfg.hub.node_name.clone().unwrap_or_else(crate::hub::host_name),
+                    tenant: cfg.tenant.clone(),
+                    heartbeat,
+                    fetch_timeout: cfg.policy.duration("fetch_timeout", &cfg.policy.fetch_timeout)?,
+                };
+                let fetch = cfg.policy.bundle_url.is_some().then(|| fetch_now.clone());
+                let link = HubLink::new(settings, activator.clone(), vault.clone(), gate.clone(), metrics.clone(), dir.clone(), fetch)?;
+                Some(tokio::spawn(link.run(stopping.clone())))
+            }
+            None => None,
+        };
+        if let Some(url) = kuma_url {
+            tokio::spawn(crate::hub::uptime_kuma(url, heartbeat, activator.clone(), vault.clone(), stopping.clone()));
+        }
+        let app = App {
+            activator: activator.clone(),
+            vault: vault.clone(),
+            gate,
+            metrics,
+            admin_token: Arc::new(admin_token),
+            agent_token: Arc::new(agent_token),
+            stopping,
+        };
+        let router = crate::control::router(app);
         let listener = tokio::net::TcpListener::bind(cfg.control.listen)
             .await
             .map_err(|e| anyhow::anyhow!("control API: cannot listen on {}: {e}", cfg.control.listen))?;
@@ -123,16 +215,30 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move {
                 terminated().await;
                 tracing::info!("shutting down: finishing requests in flight");
+                let _ = stop_tx.send(true);
                 stop.notify_waiters();
             })
             .await?;
         let _ = egress_task.await;
+        if let Some(t) = hub_task {
+            let _ = t.await;
+        }
         anyhow::Ok(())
     })?;
     // Nothing counted is lost on a clean stop.
     usage.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// An http(s) URL from the configuration.
+fn http_url(key: &str, text: &str) -> anyhow::Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https"),
+        "{key} must be an http(s) URL"
+    );
+    Ok(url)
 }
 
 async fn terminated() {
@@ -145,25 +251,76 @@ async fn terminated() {
     }
 }
 
-async fn healthz() -> impl IntoResponse {
+/// Why the node cannot serve, or `None` when it can: the policy is usable
+/// (not stale), the store passes `quick_check`, the vault decrypts.
+pub(crate) fn not_ready(activator: &Activator, vault: &warden_vault::Vault) -> Option<String> {
+    if let Err(e) = activator.egress_allowed() {
+        return Some(e);
+    }
+    match activator.store().quick_check() {
+        Ok(ok) if ok == "ok" => {}
+        Ok(bad) => return Some(format!("state database: {bad}")),
+        Err(e) => return Some(e.to_string()),
+    }
+    if let Err(e) = vault.all() {
+        return Some(format!("vault: {e}"));
+    }
+    None
+}
+
+pub(crate) async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(State(app): State<App>) -> impl IntoResponse {
-    let a = app.activator.clone();
-    let check = tokio::task::spawn_blocking(move || a.store().quick_check()).await;
-    match check {
-        Ok(Ok(ok)) if ok == "ok" => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
-        Ok(Ok(bad)) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "store", "error": bad}))),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "store", "error": e.to_string()}))),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "store", "error": e.to_string()}))),
+pub(crate) async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    let (a, v) = (app.activator.clone(), app.vault.clone());
+    let problem = tokio::task::spawn_blocking(move || not_ready(&a, &v))
+        .await
+        .unwrap_or_else(|e| Some(e.to_string()));
+    let revision = app.activator.current().meta.revision;
+    match problem {
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "policy_revision": revision})),
+        ),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not ready", "error": why})),
+        ),
     }
 }
 
-async fn policy_status(State(app): State<App>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    let a = app.activator.clone();
+    let scraped = tokio::task::spawn_blocking(move || Scraped {
+        approvals_pending: a.store().approvals_pending().unwrap_or(0),
+        revision: a.current().meta.revision,
+        plugin_failures: a
+            .plugin_stats()
+            .failures()
+            .into_iter()
+            .map(|((plugin, kind), n)| (plugin, kind.as_str().to_string(), n))
+            .collect(),
+    })
+    .await
+    .unwrap_or_default();
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(&scraped),
+    )
+}
+
+pub(crate) async fn policy_status(State(app): State<App>) -> impl IntoResponse {
     let a = app.activator.clone();
     match tokio::task::spawn_blocking(move || a.status()).await {
-        Ok(s) => (StatusCode::OK, Json(serde_json::to_value(s).unwrap_or_default())).into_response(),
+        Ok(s) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(s).unwrap_or_default()),
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

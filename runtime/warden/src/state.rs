@@ -53,6 +53,11 @@ impl StateDir {
         self.root.join("admin.token")
     }
 
+    /// The agent side's bearer token for the tool-call gate and approvals.
+    pub fn agent_token(&self) -> PathBuf {
+        self.root.join("agent.token")
+    }
+
     /// Accepted bundles.
     pub fn bundles(&self) -> PathBuf {
         self.root.join("bundles")
@@ -95,6 +100,6 @@ pub fn ensure_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(token.as_bytes())?;
     f.sync_all()?;
-    tracing::info!(path = %path.display(), "created the operator token for the control API");
+    tracing::info!(path = %path.display(), "created a bearer token for the control API");
     Ok(token)
 }

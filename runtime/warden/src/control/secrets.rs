@@ -11,30 +11,8 @@ use serde_json::json;
 use warden_vault::{HostPattern, Injection, VaultError};
 use zeroize::Zeroizing;
 
+use super::{authorized, fail, Role};
 use crate::serve::App;
-
-fn fail(status: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (status, Json(json!({"error": msg.to_string()}))).into_response()
-}
-
-/// Constant-time check of `Authorization: Bearer <admin token>`.
-fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let want = app.admin_token.as_bytes();
-    let same = given.len() == want.len() && given.bytes().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(Box::new(fail(
-            StatusCode::UNAUTHORIZED,
-            "the secrets endpoints need Authorization: Bearer <admin.token from the state directory>",
-        )))
-    }
-}
 
 fn vault_error(e: VaultError) -> Response {
     match e {
@@ -46,7 +24,7 @@ fn vault_error(e: VaultError) -> Response {
 
 /// `GET /api/v1/secrets`: names, hosts, injection, versions, dates.
 pub(crate) async fn list_secrets(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Err(r) = authorized(&app, &headers, Role::Admin) {
         return *r;
     }
     let vault = app.vault.clone();
@@ -74,7 +52,7 @@ pub(crate) async fn put_secret(
     Path(name): Path<String>,
     body: Result<Json<PutSecret>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Err(r) = authorized(&app, &headers, Role::Admin) {
         return *r;
     }
     // The rejection text may quote the body: never echo it.
@@ -100,7 +78,7 @@ pub(crate) async fn put_secret(
 
 /// `DELETE /api/v1/secrets/{name}`.
 pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Err(r) = authorized(&app, &headers, Role::Admin) {
         return *r;
     }
     let vault = app.vault.clone();
@@ -113,7 +91,7 @@ pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Pa
 
 /// `POST /api/v1/secrets/rotate-identity`.
 pub(crate) async fn rotate_identity(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Err(r) = authorized(&app, &headers, Role::Admin) {
         return *r;
     }
     let vault = app.vault.clone();

@@ -134,7 +134,7 @@ pub struct AttemptStatus {
     pub error: Option<String>,
 }
 
-fn rfc3339_ms(ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
     bundle::manifest::format_time(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
@@ -174,6 +174,11 @@ impl Activator {
     /// The state store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Plugin call and failure counters (every policy shares the host).
+    pub fn plugin_stats(&self) -> &warden_plugin_host::PluginStats {
+        self.host.stats()
     }
 
     /// Activate a `.tar.gz` bundle received from `source`.

@@ -148,7 +148,7 @@ async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, S
 
 /// reqwest errors print the URL, which may carry a token in its query:
 /// drop it, keep the causes.
-fn without_url(e: reqwest::Error) -> String {
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(&e);
@@ -161,7 +161,7 @@ fn without_url(e: reqwest::Error) -> String {
 }
 
 /// A wait uniformly between `min` and `max`.
-fn jitter(min: Duration, max: Duration) -> Duration {
+pub(crate) fn jitter(min: Duration, max: Duration) -> Duration {
     let span = max.saturating_sub(min).as_millis() as u64;
     if span == 0 {
         return min;
