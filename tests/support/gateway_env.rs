@@ -90,6 +90,9 @@ pub fn start_provider() -> Provider {
                         if model == "hang" {
                             tokio::time::sleep(Duration::from_secs(3600)).await;
                         }
+                        if model == "slow" {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                        }
                         if model == "reset" {
                             return Err(std::io::Error::other("reset"));
                         }
@@ -146,11 +149,60 @@ pub struct Server {
     pub egress: u16,
     pub control: u16,
     pub state: std::path::PathBuf,
+    pub config: std::path::PathBuf,
 }
 
 impl Server {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "warden did not stop after SIGTERM:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again on the same config and ports (after `terminate`).
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (state, config) = (self.state.clone(), self.config.clone());
+        // Keep the last run's log for reading.
+        let _ = std::fs::rename(&self.log, self.log.with_extension("log.1"));
+        spawn(state, config, self.egress, self.control)
+    }
+
+    /// A token from the state directory (`agent` or `admin`).
+    pub fn token(&self, which: &str) -> String {
+        std::fs::read_to_string(self.state.join(format!("{which}.token"))).unwrap().trim().to_string()
+    }
+
+    /// `curl` a control API path with a token; (HTTP status, body).
+    pub fn control(&self, method: &str, path: &str, token: Option<&str>, headers: &[&str], body: Option<&str>) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}{path}", self.control);
+        let mut args: Vec<String> = vec!["-X".into(), method.into(), "-w".into(), "\n%{http_code}".into(), url];
+        if let Some(t) = token {
+            args.extend(["-H".into(), format!("authorization: Bearer {t}")]);
+        }
+        for h in headers {
+            args.extend(["-H".into(), h.to_string()]);
+        }
+        if let Some(b) = body {
+            args.extend(["-H".into(), "content-type: application/json".into(), "--data-binary".into(), b.into()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, err) = curl(&refs);
+        let (body, code) = out.rsplit_once('\n').unwrap_or_else(|| panic!("curl failed: {err}"));
+        (code.parse().unwrap_or(0), body.to_string())
     }
 }
 
@@ -162,15 +214,23 @@ impl Drop for Server {
 }
 
 pub fn start(dir: &TempDir, provider: &Provider) -> Server {
-    let state = dir.join("state");
     let key = SecretKey::generate().unwrap();
-    // The provider key, bound to the provider's host; a database password
-    // that must never leave in a prompt.
-    let out = warden(&state, &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"], PROVIDER_KEY);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD).status.success());
-    assert!(warden(&state, &["secrets", "set", "echo", "--host", "127.0.0.1"], ECHO_TOKEN).status.success());
+    activate(dir, &key, &signed_archive(gateway_policy(provider, |p| p), 1, &key));
+    launch(dir, provider, &key, "", "")
+}
 
+/// `warden policy activate` a signed archive on `dir/state`, trusting `key`.
+pub fn activate(dir: &TempDir, key: &SecretKey, archive: &[u8]) {
+    let path = dir.join("bundle.tar.gz");
+    std::fs::write(&path, archive).unwrap();
+    let out = warden(&dir.join("state"), &["policy", "activate", path.to_str().unwrap(), "--trust", &key.public().to_text()], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The default policy with the fake provider's upstreams (`fake`, bound to
+/// its key, and `unbound`), tunnels to it allowed and loopback let through
+/// the SSRF guard; `edit` changes `policy.toml` further.
+pub fn gateway_policy(provider: &Provider, edit: impl Fn(String) -> String) -> warden_policy::bundle::Files {
     let mut files = warden_policy::defaults::files();
     let mut policy = String::from_utf8(files["policy.toml"].clone()).unwrap();
     policy.push_str(&format!(
@@ -182,13 +242,23 @@ pub fn start(dir: &TempDir, provider: &Provider) -> Server {
     // The proxy tests: tunnels to the provider only, loopback v4 let through the SSRF guard.
     policy = policy.replace("allow = []", &format!("allow = [\"127.0.0.1:{}\"]", provider.addr.port()));
     policy = policy.replace("allow_ranges = []", "allow_ranges = [\"127.0.0.1/32\"]");
-    files.insert("policy.toml".into(), policy.into_bytes());
-    let bundle = dir.join("bundle.tar.gz");
-    std::fs::write(&bundle, signed_archive(files, 1, &key)).unwrap();
-    let public = key.public().to_text();
-    let out = warden(&state, &["policy", "activate", bundle.to_str().unwrap(), "--trust", &public], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    files.insert("policy.toml".into(), edit(policy).into_bytes());
+    files
+}
 
+/// Store the test secrets and start `warden serve` on `dir/state`, trusting
+/// `key`; `policy_extra` goes under `[policy]`, `extra` after everything.
+pub fn launch(dir: &TempDir, provider: &Provider, key: &SecretKey, policy_extra: &str, extra: &str) -> Server {
+    let state = dir.join("state");
+    // The provider key, bound to the provider's host; a database password
+    // that must never leave in a prompt.
+    if !String::from_utf8_lossy(&warden(&state, &["secrets", "list"], "").stdout).contains("fake") {
+        let out = warden(&state, &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"], PROVIDER_KEY);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD).status.success());
+        assert!(warden(&state, &["secrets", "set", "echo", "--host", "127.0.0.1"], ECHO_TOKEN).status.success());
+    }
+    let public = key.public().to_text();
     std::fs::write(dir.join("ca.pem"), &provider.ca_pem).unwrap();
     let egress = free_port();
     let control = free_port();
@@ -197,13 +267,17 @@ pub fn start(dir: &TempDir, provider: &Provider) -> Server {
         &config,
         format!(
             "state_dir = {:?}\n[control]\nlisten = \"127.0.0.1:{control}\"\n[egress]\nlisten = \"127.0.0.1:{egress}\"\n\
-             ca_file = {:?}\nidle_timeout = \"2s\"\n[policy]\ntrust = [\"{public}\"]\n",
+             ca_file = {:?}\nidle_timeout = \"2s\"\n[policy]\ntrust = [\"{public}\"]\n{policy_extra}\n{extra}\n",
             state.to_str().unwrap(),
             dir.join("ca.pem").to_str().unwrap()
         ),
     )
     .unwrap();
-    let log = dir.join("serve.log");
+    spawn(state, config, egress, control)
+}
+
+fn spawn(state: std::path::PathBuf, config: std::path::PathBuf, egress: u16, control: u16) -> Server {
+    let log = config.with_file_name("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", std::env::var("WARDEN_TEST_LOG").unwrap_or_else(|_| "debug".into()))
@@ -212,11 +286,11 @@ pub fn start(dir: &TempDir, provider: &Provider) -> Server {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", egress)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", egress)).is_err() || std::net::TcpStream::connect(("127.0.0.1", control)).is_err() {
         assert!(t.elapsed() < Duration::from_secs(30), "warden serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, log, egress, control, state }
+    Server { child, log, egress, control, state, config }
 }
 
 
