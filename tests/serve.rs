@@ -676,6 +676,10 @@ fn sigterm_mid_request_loses_nothing() {
         (out, t.elapsed())
     });
     std::thread::sleep(Duration::from_millis(400));
+    let health = |server: &Server| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warden")).args(["health", "--config"]).arg(&server.config).output().unwrap()
+    };
+    assert!(health(&server).status.success(), "warden health while serving");
     let status = server.terminate();
     assert!(status.success(), "exit {status:?}: {}", server.logs());
     let (answer, err) = slow.join().unwrap();
@@ -690,6 +694,8 @@ fn sigterm_mid_request_loses_nothing() {
         "the long poll answered with the state at shutdown"
     );
     assert!(took < Duration::from_secs(10));
+    let down = health(&server);
+    assert!(!down.status.success() && String::from_utf8_lossy(&down.stderr).contains("cannot reach the control API"));
 
     // The usage of the interrupted call and the approval are on disk ...
     let db = warden_store::Store::open(&server.state.join("warden.db")).unwrap();

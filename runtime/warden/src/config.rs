@@ -10,7 +10,7 @@
 //! [egress]
 //! listen = "127.0.0.1:8100"            # WARDEN_EGRESS_LISTEN
 //! ca_file = "/etc/warden/extra-ca.pem" # WARDEN_EGRESS_CA_FILE (extra upstream CAs)
-//! idle_timeout = "300s"                # longest silence from an upstream
+//! idle_timeout = "300s"                # WARDEN_EGRESS_IDLE_TIMEOUT: longest silence from an upstream
 //! [policy]
 //! bundle_url = "https://hub.example/v1/bundles/acme.tar.gz"  # WARDEN_POLICY_BUNDLE_URL
 //! trust = ["ed25519:...", "/etc/warden/hub.pub"]            # WARDEN_POLICY_TRUST (comma-separated)
@@ -195,6 +195,7 @@ impl Config {
             ("WARDEN_POLICY_POLL_MIN", &mut self.policy.poll_min),
             ("WARDEN_POLICY_POLL_MAX", &mut self.policy.poll_max),
             ("WARDEN_POLICY_FETCH_TIMEOUT", &mut self.policy.fetch_timeout),
+            ("WARDEN_EGRESS_IDLE_TIMEOUT", &mut self.egress.idle_timeout),
             ("WARDEN_HUB_HEARTBEAT", &mut self.hub.heartbeat),
             ("WARDEN_GATE_APPROVAL_TTL", &mut self.gate.approval_ttl),
         ] {
