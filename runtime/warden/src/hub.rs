@@ -563,15 +563,18 @@ impl HubLink {
 
     /// The heartbeat body.
     async fn telemetry(&self) -> Value {
-        let (store, dir) = (self.activator.store().clone(), self.dir.clone());
-        let (quick_check, pending, db_size, disk) = tokio::task::spawn_blocking(move || {
+        let (activator, dir) = (self.activator.clone(), self.dir.clone());
+        // The store's reads and the file system's are blocking work.
+        let (quick_check, pending, db_size, disk, status) = match tokio::task::spawn_blocking(move || {
+            let store = activator.store();
             let qc = store.quick_check().unwrap_or_else(|e| e.to_string());
-            let pending = store.approvals_pending().unwrap_or(0);
-            (qc, pending, db_size(&dir), disk(&dir.root))
+            (qc, store.approvals_pending().unwrap_or(0), db_size(&dir), disk(&dir.root), activator.status())
         })
         .await
-        .unwrap_or_else(|e| (e.to_string(), 0, 0, None));
-        let status = self.activator.status();
+        {
+            Ok(v) => v,
+            Err(e) => (e.to_string(), 0, 0, None, self.activator.status()),
+        };
         let (requests, errors) = self.metrics.last_hour();
         let failures: u64 = self.activator.plugin_stats().failures().values().sum();
         let mem = memory();

@@ -220,8 +220,10 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             })
             .await?;
         let _ = egress_task.await;
+        // A hub call in flight is not waited for: what it carried is in
+        // SQLite and goes again at the next start.
         if let Some(t) = hub_task {
-            let _ = t.await;
+            t.abort();
         }
         anyhow::Ok(())
     })?;
