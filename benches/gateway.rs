@@ -20,10 +20,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::gateway_env::{start, start_provider, EMAIL};
+use support::load::{fixed_rate, ms, pct};
 use support::TempDir;
 
 fn prompt(size: usize, stream: bool) -> String {
@@ -33,53 +33,6 @@ fn prompt(size: usize, stream: bool) -> String {
     }
     text.truncate(size);
     serde_json::json!({"model": "gpt-test", "stream": stream, "messages": [{"role": "user", "content": text}]}).to_string()
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Open-loop load at `rate`/s for `secs`: each request's latency (to the
-/// whole answer, or to the first byte when `ttfb`).
-async fn fixed_rate(client: &reqwest::Client, url: &str, body: &str, rate: u64, secs: u64, ttfb: bool) -> (Vec<Duration>, usize) {
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = tokio::task::JoinSet::new();
-    let body = Arc::new(body.to_string());
-    for _ in 0..rate * secs {
-        tick.tick().await;
-        let (client, url, body) = (client.clone(), url.to_string(), body.clone());
-        tasks.spawn(async move {
-            let t = Instant::now();
-            let resp = client.post(&url).header("content-type", "application/json").body(body.to_string()).send().await.ok()?;
-            if !resp.status().is_success() {
-                return None;
-            }
-            let mut resp = resp;
-            if ttfb {
-                resp.chunk().await.ok()??;
-                let d = t.elapsed();
-                while resp.chunk().await.ok()?.is_some() {}
-                Some(d)
-            } else {
-                resp.bytes().await.ok()?;
-                Some(t.elapsed())
-            }
-        });
-    }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    while let Some(r) = tasks.join_next().await {
-        match r.ok().flatten() {
-            Some(d) => lat.push(d),
-            None => errors += 1,
-        }
-    }
-    lat.sort();
-    (lat, errors)
 }
 
 async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: usize, secs: u64) -> f64 {
@@ -106,10 +59,6 @@ async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: u
     total as f64 / secs as f64
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() {
     // `cargo bench` passes flags like --bench; a filter is not supported.
     let dir = TempDir::new("bench-gateway");
@@ -128,8 +77,9 @@ fn main() {
             let body = prompt(size, false);
             let mut rows = Vec::new();
             for (name, url) in [("direct", &direct), ("gateway", &gateway)] {
-                fixed_rate(&client, url, &body, 200, 1, false).await; // warm-up
-                let (lat, errors) = fixed_rate(&client, url, &body, 1000, 5, false).await;
+                let post = || client.post(url.as_str()).header("content-type", "application/json").body(body.clone());
+                fixed_rate(200, 1, false, post).await; // warm-up
+                let (lat, errors) = fixed_rate(1000, 5, false, post).await;
                 let tput = throughput(&client, url, &body, 32, 3).await;
                 println!(
                     "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7} {:>11.0}",
@@ -147,7 +97,8 @@ fn main() {
             let sbody = prompt(size, true);
             let mut t = Vec::new();
             for (name, url) in [("direct", &direct), ("gateway", &gateway)] {
-                let (lat, errors) = fixed_rate(&client, url, &sbody, 200, 3, true).await;
+                let post = || client.post(url.as_str()).header("content-type", "application/json").body(sbody.clone());
+                let (lat, errors) = fixed_rate(200, 3, true, post).await;
                 println!(
                     "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7}",
                     format!("{}KiB", size >> 10), "ttfb", name, ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), errors

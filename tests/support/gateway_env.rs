@@ -229,6 +229,11 @@ impl Server {
         spawn(state, config, self.egress, self.control)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A token from the state directory (`agent` or `admin`).
     pub fn token(&self, which: &str) -> String {
         std::fs::read_to_string(self.state.join(format!("{which}.token"))).unwrap().trim().to_string()
