@@ -300,6 +300,24 @@ fn hub_commands_apply_and_approvals_resolve_through_the_hub() {
         })
     });
 
+    // A rollback to revision 1 by digest, and a command this node does not
+    // know, are both acknowledged, the second as not applied.
+    let first = hub.with(|h| h.heartbeats.iter().find(|b| b["policy"]["revision"] == 1).unwrap()["policy"]["digest"].clone());
+    hub.with(|h| {
+        h.commands.push_back(json!({"id": "cmd-3", "type": "rollback", "digest": first}));
+        h.commands.push_back(json!({"id": "cmd-4", "type": "reboot"}));
+    });
+    wait_for("the rollback reported", &server, || {
+        hub.with(|h| {
+            h.heartbeats.iter().any(|b| {
+                let acks = b["acks"].as_array().cloned().unwrap_or_default();
+                b["policy"]["revision"] == 1
+                    && acks.iter().any(|a| a["id"] == "cmd-3" && a["ok"] == true)
+                    && acks.iter().any(|a| a["id"] == "cmd-4" && a["ok"] == false)
+            })
+        })
+    });
+
     // While the hub's push endpoints are down, nothing is lost.
     hub.with(|h| h.down = true);
     let (_, second) = execute(
@@ -315,6 +333,11 @@ fn hub_commands_apply_and_approvals_resolve_through_the_hub() {
     wait_for("the approval pushed after the outage", &server, || {
         hub.with(|h| h.approvals.iter().any(|a| a["id"] == second_id.as_str()))
     });
+    // By default the agent-side token may answer locally too.
+    let deny = json!({"decision": "deny", "by": "tester"}).to_string();
+    let (code, row) = server.control("POST", &format!("/api/v1/approvals/{second_id}"), Some(&server.token("agent")), &[], Some(&deny));
+    assert_eq!(code, 200, "{row}");
+    assert_eq!(json_of(&row)["status"], "denied");
 
     // Uptime Kuma heard from us; metrics say what happened.
     assert!(
@@ -328,9 +351,9 @@ fn hub_commands_apply_and_approvals_resolve_through_the_hub() {
     let (code, metrics) = server.control("GET", "/metrics", None, &[], None);
     assert_eq!(code, 200);
     for want in [
-        "warden_policy_revision 2",
+        "warden_policy_revision 1",
         "warden_gate_decisions_total{tier=\"RED\",decision=\"gate\"} 1",
-        "warden_approvals_pending 1",
+        "warden_approvals_pending 0",
         "warden_hub_calls_total{call=\"heartbeat\",outcome=\"ok\"}",
         "warden_requests_total{port=\"control\",route=\"/api/v1/tools/execute\",status=\"200\"} 2",
     ] {
@@ -358,7 +381,7 @@ fn the_gate_decides_redacts_and_holds_calls_for_a_human() {
     let key = SecretKey::generate().unwrap();
     let state = dir.join("state");
     activate(&dir, &key, &bundle(&provider, &key, 1, 3));
-    let server = launch(&dir, &provider, &key, "", "[gate]\napproval_ttl = \"2s\"\n");
+    let server = launch(&dir, &provider, &key, "", "[gate]\napproval_ttl = \"2s\"\nagent_can_decide = false\n");
 
     // Tokens: none, or the agent's for the operator's endpoint, are refused.
     let body = json!({"tool_name": "read", "tool_args": {}}).to_string();
@@ -447,7 +470,7 @@ fn the_gate_decides_redacts_and_holds_calls_for_a_human() {
     );
     assert_eq!(code, 422, "{c}");
 
-    // Answering needs the operator's token.
+    // With agent_can_decide = false, answering needs the operator's token.
     let id = a["approval_id"].as_str().unwrap();
     let path = format!("/api/v1/approvals/{id}");
     let decide = json!({"decision": "allow-always", "by": "ops"}).to_string();

@@ -13,9 +13,9 @@
 // Fails closed: if Warden does not answer, the call is blocked.
 //
 // Why not OpenClaw's own requireApproval: an answer given inside the agent's
-// process would stand in for Warden's, and the agent token this plugin holds
-// is deliberately unable to answer approvals (the model can read OpenClaw's
-// config). The human decides at Warden; this hook only waits.
+// process would stand in for Warden's. The human decides at Warden (the hub,
+// or the control API); this hook only waits. This plugin never answers
+// approvals, so Warden can run with `[gate] agent_can_decide = false`.
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -20,6 +20,7 @@
 //! max_staleness = "24h"                # WARDEN_POLICY_MAX_STALENESS (unset: never stale)
 //! [gate]
 //! approval_ttl = "30m"                 # WARDEN_GATE_APPROVAL_TTL: unanswered approvals end as deny
+//! agent_can_decide = true              # WARDEN_GATE_AGENT_CAN_DECIDE: false = only admin.token answers
 //! [hub]
 //! url = "https://hub.example"          # WARDEN_HUB_URL (unset: no hub link)
 //! registration_token = "..."           # WARDEN_HUB_REGISTRATION_TOKEN (used once)
@@ -62,11 +63,17 @@ pub struct Config {
 pub struct GateConfig {
     /// How long an approval waits for a decision before it ends as a deny.
     pub approval_ttl: String,
+    /// Whether `agent.token` may answer approvals (`POST
+    /// /api/v1/approvals/{id}`). The API's contract is one agent-side token;
+    /// where the agent's process could read that token (a model with a
+    /// shell can read its own config), set this to false so that only the
+    /// operator's `admin.token` and the hub answer.
+    pub agent_can_decide: bool,
 }
 
 impl Default for GateConfig {
     fn default() -> Self {
-        GateConfig { approval_ttl: "30m".into() }
+        GateConfig { approval_ttl: "30m".into(), agent_can_decide: true }
     }
 }
 
@@ -205,6 +212,13 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_POLICY_MAX_STALENESS") {
             self.policy.max_staleness = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("WARDEN_GATE_AGENT_CAN_DECIDE") {
+            self.gate.agent_can_decide = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => anyhow::bail!("WARDEN_GATE_AGENT_CAN_DECIDE={v}: use true or false"),
+            };
         }
         for (key, field) in [
             ("WARDEN_HUB_URL", &mut self.hub.url),

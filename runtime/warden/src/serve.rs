@@ -37,6 +37,8 @@ pub(crate) struct App {
     pub(crate) agent_token: Arc<zeroize::Zeroizing<String>>,
     /// Becomes `true` when the server starts to stop: long polls answer at once.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// Whether `agent.token` may answer approvals (`[gate] agent_can_decide`).
+    pub(crate) agent_can_decide: bool,
 }
 
 /// How often expired approvals are turned into denies (a waiting client
@@ -187,6 +189,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             admin_token: Arc::new(admin_token),
             agent_token: Arc::new(agent_token),
             stopping,
+            agent_can_decide: cfg.gate.agent_can_decide,
         };
         let router = crate::control::router(app);
         let listener = tokio::net::TcpListener::bind(cfg.control.listen)

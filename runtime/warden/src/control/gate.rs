@@ -224,16 +224,19 @@ struct DecideBody {
     by: String,
 }
 
-/// `POST /api/v1/approvals/{id}` with `{decision, by}` (operator token).
+/// `POST /api/v1/approvals/{id}` with `{decision, by}`: the operator's
+/// token, or the agent's unless `[gate] agent_can_decide = false`.
 pub(crate) async fn decide(
     State(app): State<App>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorized(&app, &headers, Role::Admin) {
-        return *r;
-    }
+    let role = if app.agent_can_decide { Role::Agent } else { Role::Admin };
+    let principal = match authorized(&app, &headers, role) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let key = match idempotency_key(&headers) {
         Ok(k) => k,
         Err(r) => return *r,
@@ -252,12 +255,12 @@ pub(crate) async fn decide(
     reply(
         blocking(move || {
             let by = format!("local:{}", b.by.trim());
+            let scope = format!("{principal}:approvals");
             gate.decide(
                 &id,
                 &b.decision,
                 &by,
-                key.as_deref()
-                    .map(|k| ("admin:approvals", k, hash.as_str())),
+                key.as_deref().map(|k| (scope.as_str(), k, hash.as_str())),
             )
         })
         .await,

@@ -3,9 +3,9 @@
 //! `runtime/warden/api/control.openapi.json` (a test keeps it in step with the router).
 //!
 //! Two bearer tokens, both created on first start (mode 0600) in the state
-//! directory: `agent.token` for the agent side (deciding calls, reading and
-//! waiting on approvals) and `admin.token` for the operator (everything,
-//! including answering approvals: the agent must not approve its own calls).
+//! directory: `agent.token` for the agent side (deciding calls, reading,
+//! waiting on and, unless `[gate] agent_can_decide = false`, answering
+//! approvals) and `admin.token` for the operator (everything).
 
 pub mod gate;
 pub mod secrets;
