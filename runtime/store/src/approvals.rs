@@ -150,17 +150,37 @@ pub enum DecideRefused {
     Settled(Box<Approval>),
 }
 
-/// The audit row for one tool decision.
+/// One tool decision to record: its audit row, the approval that holds
+/// the call (when gated), and the reply under its idempotency key.
 #[derive(Clone, Debug)]
-pub struct DecisionAudit<'a> {
+pub struct DecisionRecord {
     /// `agent:<id>`.
-    pub actor: &'a str,
+    pub actor: String,
     /// `tool.execute`, `tool.deny`, `tool.gate`.
-    pub action: &'a str,
+    pub action: String,
     /// The tool.
-    pub subject: &'a str,
+    pub subject: String,
     /// Tier, reason, session (never the arguments).
-    pub detail: &'a str,
+    pub detail: String,
+    /// The approval, for a gated call.
+    pub hold: Option<NewApproval>,
+    /// The idempotency key and the reply given under it.
+    pub idem: Option<IdemReply>,
+}
+
+/// A reply to store under an idempotency key.
+#[derive(Clone, Debug)]
+pub struct IdemReply {
+    /// Who may replay it (the token's role and the endpoint).
+    pub scope: String,
+    /// The client's key.
+    pub key: String,
+    /// Hash of the request it answers.
+    pub request: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub response: String,
 }
 
 const APPROVAL_COLUMNS: &str =
@@ -219,7 +239,7 @@ impl Store {
         scope: &str,
         key: &str,
     ) -> Result<Option<StoredReply>, StoreError> {
-        Ok(idem_get(&self.conn(), scope, key)?)
+        Ok(idem_get(&self.read(), scope, key)?)
     }
 
     /// Remember the reply given under an idempotency key.
@@ -232,50 +252,46 @@ impl Store {
         Ok(idem_put(&self.conn(), k, status, response)?)
     }
 
-    /// Record one tool decision: its audit row, the approval that holds it
-    /// (when gated) and the reply under its idempotency key, in one
-    /// transaction. When another request with the same key committed first,
-    /// its reply wins and is returned instead.
-    pub fn record_tool_decision(
+    /// Record tool decisions in one transaction (one fsync for the batch:
+    /// group commit). Each gets `Some(reply)` when a request with the same
+    /// idempotency key committed first (its reply wins and nothing of this
+    /// one is written), else `None`. A failure fails the whole batch.
+    pub fn record_tool_decisions(
         &self,
-        audit: &DecisionAudit<'_>,
-        hold: Option<&NewApproval>,
-        idem: Option<(IdemKey<'_>, u16, &str)>,
-    ) -> Result<Option<StoredReply>, StoreError> {
+        batch: &[DecisionRecord],
+    ) -> Result<Vec<Option<StoredReply>>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if let Some(((scope, key, _), _, _)) = idem {
-            if let Some(earlier) = idem_get(&tx, scope, key)? {
-                return Ok(Some(earlier));
-            }
-        }
         let now = now_ms();
-        if let Some(a) = hold {
-            tx.execute(
-                "INSERT INTO approvals (id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, tier, reason, fingerprint, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
-                params![a.id, now, now + a.ttl_ms, a.session_id, a.agent_id, a.tool_name, a.tool_args, a.tier, a.reason, a.fingerprint],
-            )?;
-        }
-        insert_audit(
-            &tx,
-            now,
-            audit.actor,
-            audit.action,
-            audit.subject,
-            audit.detail,
-        )?;
-        if let Some((k, status, body)) = idem {
-            idem_put(&tx, k, status, body)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for d in batch {
+            if let Some(i) = &d.idem {
+                if let Some(earlier) = idem_get(&tx, &i.scope, &i.key)? {
+                    out.push(Some(earlier));
+                    continue;
+                }
+            }
+            if let Some(a) = &d.hold {
+                tx.execute(
+                    "INSERT INTO approvals (id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, tier, reason, fingerprint, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+                    params![a.id, now, now + a.ttl_ms, a.session_id, a.agent_id, a.tool_name, a.tool_args, a.tier, a.reason, a.fingerprint],
+                )?;
+            }
+            insert_audit(&tx, now, &d.actor, &d.action, &d.subject, &d.detail)?;
+            if let Some(i) = &d.idem {
+                idem_put(&tx, (&i.scope, &i.key, &i.request), i.status, &i.response)?;
+            }
+            out.push(None);
         }
         tx.commit()?;
-        Ok(None)
+        Ok(out)
     }
 
     /// Whether `agent` holds an `allow-always` grant for this fingerprint.
     pub fn granted(&self, agent: &str, fingerprint: &str) -> Result<bool, StoreError> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT 1 FROM approval_grants WHERE agent_id = ?1 AND fingerprint = ?2",
                 params![agent, fingerprint],
@@ -287,7 +303,7 @@ impl Store {
 
     /// One approval.
     pub fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
-        Ok(get(&self.conn(), id)?)
+        Ok(get(&self.read(), id)?)
     }
 
     /// Approvals, newest first; only those with `status` when given.
@@ -296,7 +312,7 @@ impl Store {
         status: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Approval>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id LIMIT ?2"
         ))?;
@@ -308,7 +324,7 @@ impl Store {
 
     /// Approvals waiting for a decision.
     pub fn approvals_pending(&self) -> Result<u64, StoreError> {
-        Ok(self.conn().query_row(
+        Ok(self.read().query_row(
             "SELECT COUNT(*) FROM approvals WHERE status = 'pending'",
             [],
             |r| r.get::<_, i64>(0),
@@ -381,7 +397,7 @@ impl Store {
 
     /// Approvals whose current status the hub has not acknowledged.
     pub fn approvals_unpushed(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE pushed IS NULL OR pushed != status ORDER BY created_at LIMIT ?1"
         ))?;
@@ -407,7 +423,7 @@ impl Store {
 
     /// Usage buckets whose request count the hub has not acknowledged.
     pub fn usage_unpushed(&self, limit: usize) -> Result<Vec<UsageBucket>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(
             "SELECT u.hour, u.agent, u.model, u.requests, u.input_tokens, u.output_tokens FROM usage_hourly u
              LEFT JOIN usage_pushed p ON p.hour = u.hour AND p.agent = u.agent AND p.model = u.model
@@ -437,7 +453,7 @@ impl Store {
     /// A node setting.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT value FROM node_meta WHERE key = ?1",
                 params![key],
@@ -510,18 +526,31 @@ mod tests {
         }
     }
 
-    const AUDIT: DecisionAudit<'static> = DecisionAudit {
-        actor: "agent:main",
-        action: "tool.gate",
-        subject: "exec",
-        detail: "",
-    };
+    fn decision(hold: Option<NewApproval>, idem: Option<(&str, &str)>) -> DecisionRecord {
+        DecisionRecord {
+            actor: "agent:main".into(),
+            action: "tool.gate".into(),
+            subject: "exec".into(),
+            detail: String::new(),
+            hold,
+            idem: idem.map(|(key, response)| IdemReply {
+                scope: "agent".into(),
+                key: key.into(),
+                request: "h1".into(),
+                status: 200,
+                response: response.into(),
+            }),
+        }
+    }
+
+    fn record(s: &Store, d: DecisionRecord) -> Option<StoredReply> {
+        s.record_tool_decisions(&[d]).unwrap().pop().unwrap()
+    }
 
     #[test]
     fn an_approval_is_decided_once_and_audited() {
         let (_d, s) = open();
-        s.record_tool_decision(&AUDIT, Some(&hold("a1", 60_000)), None)
-            .unwrap();
+        record(&s, decision(Some(hold("a1", 60_000)), None));
         assert_eq!(s.approvals_pending().unwrap(), 1);
         let row = s
             .decide_approval("a1", "allow-always", "local:ops", true)
@@ -553,10 +582,8 @@ mod tests {
     #[test]
     fn expiry_is_a_deny_and_pushes_are_tracked() {
         let (_d, s) = open();
-        s.record_tool_decision(&AUDIT, Some(&hold("old", -1)), None)
-            .unwrap();
-        s.record_tool_decision(&AUDIT, Some(&hold("new", 60_000)), None)
-            .unwrap();
+        record(&s, decision(Some(hold("old", -1)), None));
+        record(&s, decision(Some(hold("new", 60_000)), None));
         assert_eq!(s.expire_approvals().unwrap(), ["old"]);
         assert_eq!(s.approval("old").unwrap().unwrap().status, "expired");
         assert!(matches!(
@@ -581,22 +608,19 @@ mod tests {
     #[test]
     fn the_first_idempotent_reply_wins() {
         let (_d, s) = open();
-        let key = ("agent", "k1", "h1");
-        assert_eq!(
-            s.record_tool_decision(&AUDIT, None, Some((key, 200, "first")))
-                .unwrap(),
-            None
-        );
-        let again = s
-            .record_tool_decision(&AUDIT, None, Some((key, 200, "second")))
-            .unwrap()
-            .unwrap();
+        assert_eq!(record(&s, decision(None, Some(("k1", "first")))), None);
+        let again = record(&s, decision(None, Some(("k1", "second")))).unwrap();
         assert_eq!(again.response, "first");
+        // Within one batch too: the second of two with one key gets the first's reply.
+        let batch = [decision(None, Some(("k2", "a"))), decision(None, Some(("k2", "b")))];
+        let out = s.record_tool_decisions(&batch).unwrap();
+        assert_eq!(out[0], None);
+        assert_eq!(out[1].as_ref().unwrap().response, "a");
         assert_eq!(
             s.idempotent_reply("agent", "k1").unwrap().unwrap().request,
             "h1"
         );
-        assert_eq!(s.audit_log(10).unwrap().len(), 1);
+        assert_eq!(s.audit_log(10).unwrap().len(), 2);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub mod approvals;
-pub use approvals::{Approval, DecideRefused, DecisionAudit, NewApproval, StoredReply};
+pub use approvals::{Approval, DecideRefused, DecisionRecord, IdemReply, NewApproval, StoredReply};
 
 /// A store error.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +159,12 @@ pub struct AuditEntry {
 
 /// The state database.
 pub struct Store {
+    /// Every write, and the reads that must see a transaction's own state.
     conn: Mutex<Connection>,
+    /// Reads on the request path (the vault's stamp and rows, approvals,
+    /// idempotent replies, grants). WAL lets them run beside a writer, so
+    /// they never queue behind a commit's fsync on `conn`'s lock.
+    reader: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for Store {
@@ -183,7 +188,10 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(approvals::SCHEMA_V2)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        Ok(Store { conn: Mutex::new(conn), reader: Mutex::new(reader) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -192,9 +200,15 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The read-only connection. Each statement sees the last committed
+    /// state (WAL snapshot at its start).
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The highest revision ever accepted.
     pub fn highest_revision(&self) -> Result<Option<u64>, StoreError> {
-        let v: Option<i64> = self.conn().query_row("SELECT MAX(revision) FROM bundle_history", [], |r| r.get(0))?;
+        let v: Option<i64> = self.read().query_row("SELECT MAX(revision) FROM bundle_history", [], |r| r.get(0))?;
         Ok(v.map(|v| v as u64))
     }
 
@@ -210,12 +224,12 @@ impl Store {
 
     fn one(&self, filter: &str, p: impl rusqlite::Params) -> Result<Option<BundleRecord>, StoreError> {
         let sql = format!("SELECT digest, name, revision, signed_by, accepted_at, source FROM bundle_history {filter}");
-        Ok(self.conn().query_row(&sql, p, record).optional()?)
+        Ok(self.read().query_row(&sql, p, record).optional()?)
     }
 
     /// Every accepted bundle, newest revision first.
     pub fn history(&self) -> Result<Vec<BundleRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(
             "SELECT digest, name, revision, signed_by, accepted_at, source FROM bundle_history ORDER BY revision DESC",
         )?;
@@ -225,7 +239,7 @@ impl Store {
 
     /// The active bundle.
     pub fn active(&self) -> Result<Option<ActiveRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         Ok(conn
             .query_row(
                 "SELECT h.digest, h.name, h.revision, h.signed_by, h.accepted_at, h.source, a.activated_at
@@ -299,7 +313,7 @@ impl Store {
     /// The last attempt.
     pub fn last_attempt(&self) -> Result<Option<Attempt>, StoreError> {
         Ok(self
-            .conn()
+            .read()
             .query_row("SELECT at, source, outcome, error FROM policy_attempt WHERE id = 1", [], |r| {
                 Ok(Attempt { at: r.get(0)?, source: r.get(1)?, outcome: r.get(2)?, error: r.get(3)? })
             })
@@ -313,7 +327,7 @@ impl Store {
 
     /// The last `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt =
             conn.prepare("SELECT id, at, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt
@@ -333,7 +347,7 @@ impl Store {
 
     /// `PRAGMA quick_check`: `ok`, or what is wrong.
     pub fn quick_check(&self) -> Result<String, StoreError> {
-        Ok(self.conn().query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+        Ok(self.read().query_row("PRAGMA quick_check", [], |r| r.get(0))?)
     }
 }
 
@@ -359,7 +373,7 @@ pub struct SecretRow {
 impl Store {
     /// Every secret row, by name.
     pub fn secret_rows(&self) -> Result<Vec<SecretRow>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(
             "SELECT name, version, hosts, inject, ciphertext, created_at, updated_at FROM secrets ORDER BY name",
         )?;
@@ -370,7 +384,7 @@ impl Store {
     /// One secret row.
     pub fn secret_row(&self, name: &str) -> Result<Option<SecretRow>, StoreError> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT name, version, hosts, inject, ciphertext, created_at, updated_at FROM secrets WHERE name = ?1",
                 params![name],
@@ -527,7 +541,7 @@ impl Store {
 
     /// Buckets from `since_hour` on, oldest first.
     pub fn usage_since(&self, since_hour: i64) -> Result<Vec<UsageBucket>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare(
             "SELECT hour, agent, model, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= ?1 ORDER BY hour, agent, model",
         )?;
@@ -539,7 +553,7 @@ impl Store {
 
     /// A stamp that changes whenever a secret is written or deleted.
     pub fn secrets_stamp(&self) -> Result<(i64, i64, i64), StoreError> {
-        Ok(self.conn().query_row(
+        Ok(self.read().query_row(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(version), 0) FROM secrets",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
