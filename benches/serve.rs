@@ -5,7 +5,8 @@
 //!   executed call and a gated one, which also writes an approval), against
 //!   `GET /healthz` on the same server at the same rate (the HTTP floor).
 //!   Every decision commits its audit row (`synchronous = FULL`) before the
-//!   answer. Target: p99 at 500 requests/s reported.
+//!   answer, so one audit commit alone is timed too: the disk's fsync is the
+//!   floor of a decision. Target: p99 at 500 requests/s reported.
 //! - resident memory idle, after the gate load and after gateway load
 //!   (64 KiB prompts at 200 requests/s). Goal: <= 64 MiB.
 //! - start-up to ready (`/readyz` 200) with a bundle of the default rules and
@@ -74,6 +75,25 @@ fn main() {
             );
         }
     });
+    // The floor of every decision: one durable audit commit (WAL,
+    // synchronous = FULL, so one fsync), timed one after another on the
+    // same disk.
+    let db = warden_store::Store::open(&dir.join("floor.db")).unwrap();
+    let mut commits: Vec<Duration> = (0..2000)
+        .map(|i| {
+            let t = Instant::now();
+            db.audit("bench", "tool.execute", "exec", &format!("tier YELLOW call {i}")).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    commits.sort();
+    println!(
+        "{:<34} {:>9.3} {:>9.3} {:>7}   (one audit commit, back to back: the disk's fsync)",
+        "durable commit alone",
+        ms(pct(&commits, 0.5)),
+        ms(pct(&commits, 0.99)),
+        0
+    );
     let (after_gate, _) = rss(server.pid());
     rt.block_on(async {
         let mut text = format!("Please write to {EMAIL}. ");

@@ -95,3 +95,22 @@ fn openclaw_asks_warden_before_every_tool_call() {
     assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
     assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
 }
+
+#[test]
+fn the_plugin_type_checks_strictly() {
+    // TypeScript and Node's types come with OpenClaw's own dependencies.
+    let oc = openclaw_dir();
+    let modules = oc.join("app/node_modules");
+    let tsc = modules.join("typescript/bin/tsc");
+    assert!(tsc.exists(), "no TypeScript under {}: run tests/setup.sh", modules.display());
+    let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integrations/openclaw");
+    let out = Command::new(oc.join("node/bin/node"))
+        .arg(&tsc)
+        .args(["--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node"])
+        .arg("--typeRoots")
+        .arg(modules.join("@types"))
+        .arg(plugin.join("index.ts"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tsc:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use warden_policy::{Decision, Tier};
 use warden_proxy::gateway::Context;
 use warden_redact::{Finding, Session};
-use warden_store::{Approval, DecideRefused, DecisionAudit, NewApproval, StoredReply};
+use warden_store::{Approval, DecideRefused, DecisionRecord, IdemReply, NewApproval, StoredReply};
+
+use crate::commit::GroupCommit;
 
 use crate::egress::EgressContext;
 use crate::metrics::Metrics;
@@ -89,6 +91,9 @@ pub enum GateError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] warden_store::StoreError),
+    /// Recording the decision failed (the store, through the group commit).
+    #[error("state database: {0}")]
+    Commit(String),
 }
 
 /// A finished reply: status and JSON body, as stored for idempotent replay.
@@ -101,6 +106,8 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     ttl: Duration,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Decisions are committed in groups (one fsync per burst).
+    commit: GroupCommit,
 }
 
 impl Gate {
@@ -110,14 +117,15 @@ impl Gate {
         egress: Arc<EgressContext>,
         metrics: Arc<Metrics>,
         ttl: Duration,
-    ) -> Gate {
-        Gate {
+    ) -> std::io::Result<Gate> {
+        Ok(Gate {
+            commit: GroupCommit::start(activator.store().clone())?,
             activator,
             egress,
             metrics,
             ttl,
             changed: tokio::sync::watch::channel(0).0,
-        }
+        })
     }
 
     /// Wakes long polls when any approval changes.
@@ -220,17 +228,22 @@ impl Gate {
                 .map(|h| format!(" approval {}", h.id))
                 .unwrap_or_default()
         );
-        let audit = DecisionAudit {
-            actor: &actor,
-            action: &action,
-            subject: tool,
-            detail: &detail,
+        let approval_id = hold.as_ref().map(|h| h.id.clone());
+        let record = DecisionRecord {
+            actor,
+            action,
+            subject: tool.to_string(),
+            detail,
+            hold,
+            idem: idem.map(|(scope, key, request)| IdemReply {
+                scope: scope.into(),
+                key: key.into(),
+                request: request.into(),
+                status: 200,
+                response: body.clone(),
+            }),
         };
-        let idem_row = idem.map(|k| (k, 200u16, body.as_str()));
-        if let Some(earlier) = self
-            .store()
-            .record_tool_decision(&audit, hold.as_ref(), idem_row)?
-        {
+        if let Some(earlier) = self.commit.record(record).map_err(GateError::Commit)? {
             // Another request with the same key committed first.
             return replay(earlier, idem.map(|k| k.2).unwrap_or_default());
         }
@@ -241,11 +254,11 @@ impl Gate {
             agent,
             tier = verdict.tier.as_str(),
             decision = verdict.decision.as_str(),
-            approval = hold.as_ref().map(|h| h.id.as_str()).unwrap_or(""),
+            approval = approval_id.as_deref().unwrap_or(""),
             redacted = reply.redacted,
             "tool call decided"
         );
-        if hold.is_some() {
+        if approval_id.is_some() {
             self.notify();
         }
         Ok((200, body))

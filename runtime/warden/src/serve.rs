@@ -70,7 +70,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
         egress_ctx.clone(),
         metrics.clone(),
         approval_ttl,
-    ));
+    )?);
     let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {

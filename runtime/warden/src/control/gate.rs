@@ -72,7 +72,7 @@ fn gate_error(e: GateError) -> Response {
                 .into_response()
         }
         GateError::Unavailable(m) => fail(StatusCode::SERVICE_UNAVAILABLE, m),
-        GateError::Store(e) => {
+        e @ (GateError::Store(_) | GateError::Commit(_)) => {
             tracing::error!(error = %e, "gate: state database failed");
             fail(
                 StatusCode::INTERNAL_SERVER_ERROR,
