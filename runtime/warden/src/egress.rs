@@ -113,10 +113,19 @@ impl EgressContext {
     }
 }
 
+impl EgressContext {
+    /// `policy`'s engine with the vault's exact layer, if egress may
+    /// proceed. The gate passes the policy it classified with, so one call
+    /// never mixes two bundles.
+    pub(crate) fn engine_of(&self, policy: &crate::policy::CompiledPolicy) -> Result<Engine, String> {
+        self.activator.egress_allowed()?;
+        Ok(policy.engine.with_exact(self.exact()?))
+    }
+}
+
 impl Context for EgressContext {
     fn engine(&self) -> Result<Engine, String> {
-        self.activator.egress_allowed()?;
-        Ok(self.activator.current().engine.with_exact(self.exact()?))
+        self.engine_of(&self.activator.current())
     }
 
     fn upstream(&self, name: &str) -> Option<Upstream> {

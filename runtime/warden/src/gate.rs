@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use warden_policy::{Decision, Tier};
-use warden_proxy::gateway::Context;
 use warden_redact::{Finding, Session};
 use warden_store::{Approval, DecideRefused, DecisionRecord, IdemReply, NewApproval, StoredReply};
 
@@ -178,7 +177,7 @@ impl Gate {
         let args_json = serde_json::to_string(&args).expect("a Value serialises");
 
         let policy = self.activator.current();
-        let engine = self.egress.engine().map_err(GateError::Unavailable)?;
+        let engine = self.egress.engine_of(&policy).map_err(GateError::Unavailable)?;
         let mut verdict = policy.gate_call(tool, &args_json, agent);
         let (clean, findings) = redact_args(&args, &engine).map_err(GateError::Unavailable)?;
         crate::egress::record_findings(&self.metrics, &findings);
