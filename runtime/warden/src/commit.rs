@@ -10,7 +10,7 @@
 //! only for the commit that holds its decision.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use warden_store::{DecisionRecord, Store, StoredReply};
 
@@ -22,7 +22,7 @@ type Job = (DecisionRecord, SyncSender<Reply>);
 
 /// The writer's handle.
 pub struct GroupCommit {
-    tx: Mutex<Sender<Job>>,
+    tx: Sender<Job>,
 }
 
 impl GroupCommit {
@@ -30,7 +30,7 @@ impl GroupCommit {
     pub fn start(store: Arc<Store>) -> std::io::Result<GroupCommit> {
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new().name("warden-decisions".into()).spawn(move || writer(&store, &rx))?;
-        Ok(GroupCommit { tx: Mutex::new(tx) })
+        Ok(GroupCommit { tx })
     }
 
     /// Record one decision and wait until it is committed. `Some(reply)`
@@ -38,8 +38,6 @@ impl GroupCommit {
     pub fn record(&self, d: DecisionRecord) -> Reply {
         let (done, wait) = sync_channel(1);
         self.tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .send((d, done))
             .map_err(|_| "the decision writer has stopped".to_string())?;
         wait.recv().map_err(|_| "the decision writer has stopped".to_string())?

@@ -78,6 +78,9 @@ pub enum GateError {
     /// Bad input: what was wrong.
     #[error("{0}")]
     Invalid(String),
+    /// The `Idempotency-Key` already answered a different request.
+    #[error("this Idempotency-Key was already used for a different request; use a new key")]
+    KeyReused,
     /// No such approval.
     #[error("no approval {0}")]
     NotFound(String),
@@ -349,9 +352,7 @@ impl Gate {
 /// Replay a stored reply, unless the key was used for another request.
 fn replay(earlier: StoredReply, hash: &str) -> Result<Reply, GateError> {
     if earlier.request != hash {
-        return Err(GateError::Invalid(
-            "this Idempotency-Key was already used for a different request; use a new key".into(),
-        ));
+        return Err(GateError::KeyReused);
     }
     Ok((earlier.status, earlier.response))
 }

@@ -58,9 +58,7 @@ fn reply(r: Result<Reply, GateError>) -> Response {
 
 fn gate_error(e: GateError) -> Response {
     match e {
-        GateError::Invalid(m) if m.contains("Idempotency-Key") => {
-            fail(StatusCode::UNPROCESSABLE_ENTITY, m)
-        }
+        GateError::KeyReused => fail(StatusCode::UNPROCESSABLE_ENTITY, e),
         GateError::Invalid(m) => fail(StatusCode::BAD_REQUEST, m),
         GateError::NotFound(_) => fail(StatusCode::NOT_FOUND, e),
         GateError::Settled(row) => {
