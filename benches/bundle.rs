@@ -76,20 +76,20 @@ fn benches(c: &mut Criterion) {
     // Warm the cache.
     a.activate_archive(&signed_archive(files.clone(), revision, &key), "bench").unwrap();
     for (name, new_rules) in [("activate/new-rules", true), ("activate/same-rules", false)] {
-    g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                revision += 1;
-                let next = signed_archive(changed(&files, revision, new_rules), revision, &key);
-                let t = Instant::now();
-                let out = a.activate_archive(&next, "bench").unwrap();
-                total += t.elapsed();
-                assert!(matches!(out, Outcome::Activated { .. }));
-            }
-            total
-        })
-    });
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    revision += 1;
+                    let next = signed_archive(changed(&files, revision, new_rules), revision, &key);
+                    let t = Instant::now();
+                    let out = a.activate_archive(&next, "bench").unwrap();
+                    total += t.elapsed();
+                    assert!(matches!(out, Outcome::Activated { .. }));
+                }
+                total
+            })
+        });
     }
     g.sample_size(10);
     g.bench_function("activate/cold", |b| {

@@ -35,13 +35,77 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "a", "we", "should", "deploy", "service", "after", "review", "token", "limit", "budget",
-    "team", "meeting", "notes", "customer", "asked", "about", "invoice", "schedule", "key", "idea",
-    "performance", "regression", "release", "branch", "merge", "conflict", "password", "reset",
-    "flow", "works", "now", "secret", "santa", "party", "on", "friday", "auth", "module", "needs",
-    "tests", "please", "check", "dashboard", "latency", "spike", "yesterday", "around", "noon",
-    "migration", "database", "index", "cache", "warm", "cold", "start", "queue", "backlog",
-    "is", "and", "to", "of", "in", "for", "with", "that", "this", "it", "be", "are", "was",
+    "the",
+    "a",
+    "we",
+    "should",
+    "deploy",
+    "service",
+    "after",
+    "review",
+    "token",
+    "limit",
+    "budget",
+    "team",
+    "meeting",
+    "notes",
+    "customer",
+    "asked",
+    "about",
+    "invoice",
+    "schedule",
+    "key",
+    "idea",
+    "performance",
+    "regression",
+    "release",
+    "branch",
+    "merge",
+    "conflict",
+    "password",
+    "reset",
+    "flow",
+    "works",
+    "now",
+    "secret",
+    "santa",
+    "party",
+    "on",
+    "friday",
+    "auth",
+    "module",
+    "needs",
+    "tests",
+    "please",
+    "check",
+    "dashboard",
+    "latency",
+    "spike",
+    "yesterday",
+    "around",
+    "noon",
+    "migration",
+    "database",
+    "index",
+    "cache",
+    "warm",
+    "cold",
+    "start",
+    "queue",
+    "backlog",
+    "is",
+    "and",
+    "to",
+    "of",
+    "in",
+    "for",
+    "with",
+    "that",
+    "this",
+    "it",
+    "be",
+    "are",
+    "was",
 ];
 
 const CODE: &[&str] = &[
@@ -130,10 +194,20 @@ pub fn benign_line(rng: &mut Rng) -> String {
     match rng.below(4) {
         0 => prose(rng),
         1 => rng.pick(CODE).to_string(),
-        2 => { let t = *rng.pick(JSON); fill(rng, t) }
+        2 => {
+            let t = *rng.pick(JSON);
+            fill(rng, t)
+        }
         _ => {
             let t = *rng.pick(LOGS);
-            format!("2026-11-22T{:02}:{:02}:{:02}.{:03}Z {}", rng.below(24), rng.below(60), rng.below(60), rng.below(1000), fill(rng, t))
+            format!(
+                "2026-11-22T{:02}:{:02}:{:02}.{:03}Z {}",
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.below(1000),
+                fill(rng, t)
+            )
         }
     }
 }

@@ -32,7 +32,8 @@ fn prompt(size: usize, stream: bool) -> String {
         text.push_str("The team reviewed the roadmap and agreed to ship the next milestone on time. ");
     }
     text.truncate(size);
-    serde_json::json!({"model": "gpt-test", "stream": stream, "messages": [{"role": "user", "content": text}]}).to_string()
+    serde_json::json!({"model": "gpt-test", "stream": stream, "messages": [{"role": "user", "content": text}]})
+        .to_string()
 }
 
 async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: usize, secs: u64) -> f64 {
@@ -43,7 +44,9 @@ async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: u
         tasks.spawn(async move {
             let mut n = 0u64;
             while Instant::now() < end {
-                if let Ok(r) = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await {
+                if let Ok(r) =
+                    client.post(&url).header("content-type", "application/json").body(body.clone()).send().await
+                {
                     if r.bytes().await.is_ok() {
                         n += 1;
                     }
@@ -67,11 +70,15 @@ fn main() {
     let server = start(&dir, &provider);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let ca = reqwest::Certificate::from_pem(provider.ca_pem.as_bytes()).unwrap();
-    let client = reqwest::Client::builder().no_proxy().add_root_certificate(ca).pool_max_idle_per_host(256).build().unwrap();
+    let client =
+        reqwest::Client::builder().no_proxy().add_root_certificate(ca).pool_max_idle_per_host(256).build().unwrap();
     let direct = format!("https://127.0.0.1:{}/v1/chat/completions", provider.addr.port());
     let gateway = format!("http://127.0.0.1:{}/llm/fake/v1/chat/completions", server.egress);
     println!("gateway benchmark (one machine, 2 cores shared by client, provider and warden)");
-    println!("{:<8} {:<8} {:<9} {:>9} {:>9} {:>7} {:>11}", "prompt", "case", "path", "p50 ms", "p99 ms", "errors", "req/s");
+    println!(
+        "{:<8} {:<8} {:<9} {:>9} {:>9} {:>7} {:>11}",
+        "prompt", "case", "path", "p50 ms", "p99 ms", "errors", "req/s"
+    );
     rt.block_on(async {
         for size in [1usize << 10, 64 << 10] {
             let body = prompt(size, false);
@@ -83,7 +90,13 @@ fn main() {
                 let tput = throughput(&client, url, &body, 32, 3).await;
                 println!(
                     "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7} {:>11.0}",
-                    format!("{}KiB", size >> 10), "1k/s", name, ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), errors, tput
+                    format!("{}KiB", size >> 10),
+                    "1k/s",
+                    name,
+                    ms(pct(&lat, 0.5)),
+                    ms(pct(&lat, 0.99)),
+                    errors,
+                    tput
                 );
                 rows.push((pct(&lat, 0.5), pct(&lat, 0.99), tput));
             }
@@ -101,7 +114,12 @@ fn main() {
                 let (lat, errors) = fixed_rate(200, 3, true, post).await;
                 println!(
                     "{:<8} {:<8} {:<9} {:>9.3} {:>9.3} {:>7}",
-                    format!("{}KiB", size >> 10), "ttfb", name, ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), errors
+                    format!("{}KiB", size >> 10),
+                    "ttfb",
+                    name,
+                    ms(pct(&lat, 0.5)),
+                    ms(pct(&lat, 0.99)),
+                    errors
                 );
                 t.push((pct(&lat, 0.5), pct(&lat, 0.99)));
             }

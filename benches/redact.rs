@@ -68,9 +68,7 @@ fn scan(c: &mut Criterion) {
             );
             group.throughput(Throughput::Bytes(text.len() as u64));
             let id = format!("{pct}pct/{name}");
-            group.bench_with_input(BenchmarkId::new("engine", &id), &text, |b, t| {
-                b.iter(|| engine.find(t).unwrap())
-            });
+            group.bench_with_input(BenchmarkId::new("engine", &id), &text, |b, t| b.iter(|| engine.find(t).unwrap()));
             group.bench_with_input(BenchmarkId::new("naive", &id), &text, |b, t| b.iter(|| baseline.scan(t)));
         }
     }
@@ -109,9 +107,7 @@ fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
     group.bench_function("default-rules", |b| b.iter(|| src.compile().unwrap()));
-    group.bench_function("parse+default-rules", |b| {
-        b.iter(|| PolicySource::embedded().unwrap().compile().unwrap())
-    });
+    group.bench_function("parse+default-rules", |b| b.iter(|| PolicySource::embedded().unwrap().compile().unwrap()));
     group.finish();
 }
 

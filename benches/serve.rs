@@ -44,9 +44,11 @@ fn main() {
     println!("sidecar benchmark (one machine, 2 cores shared by client and warden)");
     println!("{:<34} {:>9} {:>9} {:>7}", "case (500 requests/s, 10 s)", "p50 ms", "p99 ms", "errors");
     let executed = serde_json::json!({"session_id": "s", "agent_id": "bench", "tool_name": "exec",
-        "tool_args": {"command": "git status --short && ls -la src/"}}).to_string();
+        "tool_args": {"command": "git status --short && ls -la src/"}})
+    .to_string();
     let gated = serde_json::json!({"session_id": "s", "agent_id": "bench", "tool_name": "message",
-        "tool_args": {"to": EMAIL, "text": "the quarterly numbers are in"}}).to_string();
+        "tool_args": {"to": EMAIL, "text": "the quarterly numbers are in"}})
+    .to_string();
     rt.block_on(async {
         let health = || client.get(format!("{control}/healthz"));
         let tool = |body: &String| {
@@ -102,8 +104,10 @@ fn main() {
         }
         let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": text}]}).to_string();
         let url = format!("http://127.0.0.1:{}/llm/fake/v1/chat/completions", server.egress);
-        let (_, errors) =
-            fixed_rate(200, 5, false, || client.post(&url).header("content-type", "application/json").body(body.clone())).await;
+        let (_, errors) = fixed_rate(200, 5, false, || {
+            client.post(&url).header("content-type", "application/json").body(body.clone())
+        })
+        .await;
         assert_eq!(errors, 0);
     });
     let (after_gateway, peak) = rss(server.pid());

@@ -146,9 +146,13 @@ fn verify_names_each_failed_check() {
     t.insert("rules/extra.toml".into(), b"".to_vec());
     expect(&write("extra.tar.gz", &t), &public, "unlisted file: rules/extra.toml");
 
-    let expired = cli_bundle(&dir, "expired", &small_policy("TOK"), &key, &[
-        "--not-before", "2020-01-01T00:00:00Z", "--expires-at", "2021-01-01T00:00:00Z",
-    ]);
+    let expired = cli_bundle(
+        &dir,
+        "expired",
+        &small_policy("TOK"),
+        &key,
+        &["--not-before", "2020-01-01T00:00:00Z", "--expires-at", "2021-01-01T00:00:00Z"],
+    );
     expect(&expired, &public, "expired");
     let future = cli_bundle(&dir, "future", &small_policy("TOK"), &key, &["--not-before", "2099-01-01T00:00:00Z"]);
     expect(&future, &public, "not yet valid");
@@ -280,15 +284,20 @@ fn activation_refuses_downgrades_reused_revisions_and_failing_self_tests() {
     let r2 = write("r2.tar.gz", signed_archive(small_policy("TWO"), 2, &sk));
     let r3b = write("r3b.tar.gz", signed_archive(small_policy("OTHER"), 3, &sk));
     let mut failing = small_policy("FOUR");
-    failing.insert("tests/fail.toml".into(), b"[[redact]]\nname = \"fails\"\ninput = \"tok_abcdefgh\"\noutput = \"nope\"\n".to_vec());
+    failing.insert(
+        "tests/fail.toml".into(),
+        b"[[redact]]\nname = \"fails\"\ninput = \"tok_abcdefgh\"\noutput = \"nope\"\n".to_vec(),
+    );
     let r4 = write("r4.tar.gz", signed_archive(failing, 4, &sk));
 
     assert_eq!(status(&state, &public)["loaded_from"], "embedded");
     let out = activate(&state, &public, &r3);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let refusals = [(&r2, "downgrade: revision 2 is below the highest accepted revision 3"),
+    let refusals = [
+        (&r2, "downgrade: revision 2 is below the highest accepted revision 3"),
         (&r3b, "same revision, different content"),
-        (&r4, "self-test failed (1 of 2): tests/fail.toml: fails")];
+        (&r4, "self-test failed (1 of 2): tests/fail.toml: fails"),
+    ];
     for (file, needle) in refusals {
         let out = activate(&state, &public, file);
         assert_eq!(out.status.code(), Some(1), "{file:?}");
@@ -353,7 +362,8 @@ fn kill_9_during_activation_leaves_the_old_or_the_new_bundle() {
     std::fs::write(&old, signed_archive(small_policy("OLD"), 1, &sk)).unwrap();
     // The new one compiles 283 rules and two plugins: a long activation.
     std::fs::write(&new, signed_archive(policy_with_plugins(), 2, &sk)).unwrap();
-    let (d_old, d_new) = (digest_of(&std::fs::read(&old).unwrap(), &public), digest_of(&std::fs::read(&new).unwrap(), &public));
+    let (d_old, d_new) =
+        (digest_of(&std::fs::read(&old).unwrap(), &public), digest_of(&std::fs::read(&new).unwrap(), &public));
 
     let fresh = |i: usize| {
         let state = dir.join(&format!("state{i}"));

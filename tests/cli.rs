@@ -119,7 +119,10 @@ fn redact_jsonl_reports_byte_offsets_and_survives_bad_lines() {
     let f = &lines[0]["findings"][0];
     // "héllo " is 7 bytes (é is two): offsets are bytes into the UTF-8 input.
     assert_eq!((f["start"].as_u64(), f["end"].as_u64()), (Some(7), Some(22)));
-    assert_eq!((f["layer"].as_str(), f["rule"].as_str(), f["label"].as_str()), (Some("pattern"), Some("email"), Some("EMAIL")));
+    assert_eq!(
+        (f["layer"].as_str(), f["rule"].as_str(), f["label"].as_str()),
+        (Some("pattern"), Some("email"), Some("EMAIL"))
+    );
 
     assert_eq!(lines[1]["id"], 7);
     assert_eq!(lines[1]["findings"], serde_json::json!([]));
@@ -247,7 +250,11 @@ fn plugin_check_runs_a_classifier_once() {
 fn plugin_check_fails_on_a_failing_plugin_or_a_bad_file() {
     let out = warden().args(["plugin", "check", warden_plugin_fixtures::HOSTILE, "--input", "loop"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("plugin hostile: fuel") || stderr(&out).contains("plugin hostile: timeout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("plugin hostile: fuel") || stderr(&out).contains("plugin hostile: timeout"),
+        "{}",
+        stderr(&out)
+    );
 
     let tmp = TempDir::new("bad-wasm");
     let bad = tmp.path().join("bad.wasm");

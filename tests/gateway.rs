@@ -25,7 +25,8 @@ fn chat(server: &Server, upstream: &str, model: &str, stream: bool) -> (String, 
         ]
     });
     let url = format!("http://127.0.0.1:{}/llm/{upstream}/v1/chat/completions", server.egress);
-    let mut args = vec!["-H", "content-type: application/json", "-H", "authorization: Bearer agent-placeholder-key", "-d"];
+    let mut args =
+        vec!["-H", "content-type: application/json", "-H", "authorization: Bearer agent-placeholder-key", "-d"];
     let body = body.to_string();
     args.push(&body);
     if stream {
@@ -43,7 +44,8 @@ fn prompts_leave_redacted_and_answers_come_back_rehydrated() {
 
     // Not streamed.
     let (out, err) = chat(&server, "fake", "gpt-test", false);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}\n{}", server.logs()));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}\n{}", server.logs()));
     assert_eq!(v["choices"][0]["message"]["content"], format!("I will write to {EMAIL} now."));
     let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
     assert!(!seen.body.contains(EMAIL) && !seen.body.contains(DB_PASSWORD), "leaked: {}", seen.body);
@@ -113,7 +115,6 @@ fn rusqlite_count(db: &Path) -> (u64, u64, u64) {
     r.first().map_or((0, 0, 0), |r| (r.requests, r.input_tokens, r.output_tokens))
 }
 
-
 /// A plain HTTP server that records each raw request and answers `ok`.
 fn start_echo() -> (u16, Arc<Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Write};
@@ -157,8 +158,15 @@ fn the_forward_proxy_binds_secret_refs_to_hosts_guards_ssrf_and_tunnels_only_to_
     // SECRET_REF to its bound host: substituted in headers and body; the
     // body's personal data is redacted on the way.
     let (out, err) = curl(&[
-        "-x", &proxy, "-H", "x-token: SECRET_REF(echo)", "-H", "content-type: text/plain",
-        "-d", &format!("note for {EMAIL}: key=SECRET_REF(echo)"), &format!("http://127.0.0.1:{echo}/hook"),
+        "-x",
+        &proxy,
+        "-H",
+        "x-token: SECRET_REF(echo)",
+        "-H",
+        "content-type: text/plain",
+        "-d",
+        &format!("note for {EMAIL}: key=SECRET_REF(echo)"),
+        &format!("http://127.0.0.1:{echo}/hook"),
     ]);
     assert_eq!(out, "ok", "{err}\n{}", server.logs());
     let got = seen.lock().unwrap().last().cloned().unwrap();
@@ -194,18 +202,36 @@ fn the_forward_proxy_binds_secret_refs_to_hosts_guards_ssrf_and_tunnels_only_to_
     // (TLS inside is between curl and the provider) ...
     let ca = dir.join("ca.pem");
     let (out, err) = curl(&[
-        "-x", &proxy, "--cacert", ca.to_str().unwrap(), "-H", "content-type: application/json",
-        "-d", r#"{"model":"tunnel","messages":[]}"#, &format!("https://127.0.0.1:{}/v1/chat/completions", provider.addr.port()),
+        "-x",
+        &proxy,
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"model":"tunnel","messages":[]}"#,
+        &format!("https://127.0.0.1:{}/v1/chat/completions", provider.addr.port()),
     ]);
     assert!(out.contains("chat.completion"), "{out} {err}");
     // ... and anything else is refused before a byte goes out.
-    let (_, err) = curl(&["-x", &proxy, "--cacert", ca.to_str().unwrap(), &format!("https://localhost:{}/", provider.addr.port())]);
+    let (_, err) = curl(&[
+        "-x",
+        &proxy,
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("https://localhost:{}/", provider.addr.port()),
+    ]);
     assert!(err.contains("403"), "{err}");
 
     // Every refusal is audited, without secret values.
     let out = warden(&server.state, &["policy", "history"], "");
     let hist = String::from_utf8_lossy(&out.stdout);
-    assert!(hist.contains("egress.refuse.secret_ref") && hist.contains("egress.refuse.ssrf") && hist.contains("egress.refuse.connect"), "{hist}");
+    assert!(
+        hist.contains("egress.refuse.secret_ref")
+            && hist.contains("egress.refuse.ssrf")
+            && hist.contains("egress.refuse.connect"),
+        "{hist}"
+    );
     let logs = server.logs();
     for s in [ECHO_TOKEN, EMAIL, PROVIDER_KEY] {
         assert!(!hist.contains(s) && !logs.contains(s), "{s} leaked");
@@ -256,13 +282,25 @@ fn secrets_through_the_control_api_take_effect_at_once() {
     let (out, _) = curl(&["-w", " %{http_code}", &api]);
     assert!(out.ends_with(" 401"), "{out}");
     let body = serde_json::json!({"value": NEW, "hosts": ["api.example.com"], "header": "x-api-key: {}"}).to_string();
-    let (out, _) = curl(&["-X", "PUT", "-H", &auth, "-H", "content-type: application/json", "-d", &body, &format!("{api}/newkey")]);
+    let (out, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &auth,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &body,
+        &format!("{api}/newkey"),
+    ]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["version"], 1, "{out}");
     let (out, _) = curl(&["-H", &auth, &api]);
     assert!(out.contains("newkey") && out.contains("api.example.com") && !out.contains(NEW), "{out}");
 
     let url = format!("http://127.0.0.1:{}/llm/fake/v1/chat/completions", server.egress);
-    let prompt = serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": format!("use {NEW}")}]}).to_string();
+    let prompt =
+        serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": format!("use {NEW}")}]})
+            .to_string();
     curl(&["-H", "content-type: application/json", "-d", &prompt, &url]);
     let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
     assert!(!seen.body.contains(NEW) && seen.body.contains("[SECRET_NEWKEY_1]"), "{}", seen.body);
@@ -293,7 +331,17 @@ fn the_anthropic_messages_api_streamed_and_not() {
             ]
         })
         .to_string();
-        let (out, err) = curl(&["-H", "content-type: application/json", "-H", "x-api-key: agent-placeholder", "-H", "anthropic-version: 2023-06-01", "-d", &body, &url]);
+        let (out, err) = curl(&[
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "x-api-key: agent-placeholder",
+            "-H",
+            "anthropic-version: 2023-06-01",
+            "-d",
+            &body,
+            &url,
+        ]);
         let seen = provider.seen.lock().unwrap().last().cloned().unwrap();
         assert!(!seen.body.contains(EMAIL) && !seen.body.contains(DB_PASSWORD), "{}", seen.body);
         assert!(seen.headers.iter().any(|(k, v)| k == "anthropic-version" && v == "2023-06-01"));

@@ -76,22 +76,38 @@ fn openclaw_asks_warden_before_every_tool_call() {
     let took = t.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let context = || format!("openclaw exit {:?} after {took:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nwarden:\n{}", out.status, server.logs());
+    let context = || {
+        format!(
+            "openclaw exit {:?} after {took:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nwarden:\n{}",
+            out.status,
+            server.logs()
+        )
+    };
 
     // The model saw both tool results: the destructive one held by Warden.
     let seen = provider.seen.lock().unwrap();
-    let second = seen.iter().map(|s| &s.body).find(|b| b.contains("\"role\":\"tool\"")).unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
-    assert!(second.contains("Held for a human: Warden approval apr_"), "the block reason reached the model\n{second}\n{}", context());
+    let second = seen
+        .iter()
+        .map(|s| &s.body)
+        .find(|b| b.contains("\"role\":\"tool\""))
+        .unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
+    assert!(
+        second.contains("Held for a human: Warden approval apr_"),
+        "the block reason reached the model\n{second}\n{}",
+        context()
+    );
     drop(seen);
     assert!(work.join("keep.txt").exists(), "rm -rf ran\n{}", context());
 
     // The write ran with the password Warden redacted from its arguments.
-    let note = std::fs::read_to_string(work.join("note.txt")).unwrap_or_else(|e| panic!("write did not run ({e})\n{}", context()));
+    let note = std::fs::read_to_string(work.join("note.txt"))
+        .unwrap_or_else(|e| panic!("write did not run ({e})\n{}", context()));
     assert!(note.starts_with("db password: [") && !note.contains(DB_PASSWORD), "{note}");
 
     // Warden decided both calls.
     let db = warden_store::Store::open(&server.state.join("warden.db")).unwrap();
-    let decisions: Vec<(String, String)> = db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
+    let decisions: Vec<(String, String)> =
+        db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
     assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
     assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
 }
@@ -106,11 +122,27 @@ fn the_plugin_type_checks_strictly() {
     let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integrations/openclaw");
     let out = Command::new(oc.join("node/bin/node"))
         .arg(&tsc)
-        .args(["--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node"])
+        .args([
+            "--noEmit",
+            "--strict",
+            "--target",
+            "es2022",
+            "--module",
+            "nodenext",
+            "--moduleResolution",
+            "nodenext",
+            "--types",
+            "node",
+        ])
         .arg("--typeRoots")
         .arg(modules.join("@types"))
         .arg(plugin.join("index.ts"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "tsc:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tsc:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -77,8 +77,7 @@ fn bip39_detector_checks_the_checksum() {
         assert_eq!(&*found[0].label, "SEED_PHRASE");
     }
     // Numbered lists are still one phrase.
-    let numbered: String =
-        twelve.split(' ').enumerate().map(|(i, w)| format!("{}. {w}\n", i + 1)).collect();
+    let numbered: String = twelve.split(' ').enumerate().map(|(i, w)| format!("{}. {w}\n", i + 1)).collect();
     assert_eq!(d.call(&numbered).unwrap().len(), 1, "{numbered}");
     // A bad checksum, too few words, and ordinary prose are not phrases.
     let bad = "abandon ".repeat(12);
@@ -102,11 +101,8 @@ fn bip39_plugin_is_the_engines_fifth_layer() {
 fn shell_classifier_tiers() {
     let h = host();
     let c = classifier(&h);
-    let call = |cmd: &str| ToolCall {
-        tool_name: "exec".into(),
-        arguments: serde_json_string(cmd),
-        agent_id: "main".into(),
-    };
+    let call =
+        |cmd: &str| ToolCall { tool_name: "exec".into(), arguments: serde_json_string(cmd), agent_id: "main".into() };
     for (cmd, tier) in [
         ("ls -la /tmp", Tier::Green),
         ("cat README.md | grep warden", Tier::Green),

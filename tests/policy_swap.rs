@@ -69,10 +69,16 @@ fn a_hundred_swaps_under_load_every_request_sees_one_policy() {
 
     for (i, b) in bundles.iter().enumerate().skip(1) {
         let outcome = a.activate_archive(b, "test").unwrap();
-        assert_eq!(outcome, Outcome::Activated { revision: i as u64 + 1, digest: match &outcome {
-            Outcome::Activated { digest, .. } => digest.clone(),
-            _ => unreachable!(),
-        } });
+        assert_eq!(
+            outcome,
+            Outcome::Activated {
+                revision: i as u64 + 1,
+                digest: match &outcome {
+                    Outcome::Activated { digest, .. } => digest.clone(),
+                    _ => unreachable!(),
+                }
+            }
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let mut seen = std::collections::BTreeSet::new();

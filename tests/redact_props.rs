@@ -131,7 +131,16 @@ fn covers(fast: &[warden_redact::Finding], naive: &[warden_redact::Finding]) -> 
 fn small_engine_covers_naive() {
     let engine = small_engine();
     let mut rng = corpus::Rng::new(7);
-    let frags = ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "a@b.io", "token=Abc123def456", "4111 1111 1111 1111", "Tr0ub4dor&3-horse", " ", "\n", "xx"];
+    let frags = [
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "a@b.io",
+        "token=Abc123def456",
+        "4111 1111 1111 1111",
+        "Tr0ub4dor&3-horse",
+        " ",
+        "\n",
+        "xx",
+    ];
     for _ in 0..500 {
         let text: String = (0..30).map(|_| *rng.pick(&frags)).collect();
         let (fast, naive) = (engine.find(&text).unwrap(), engine.find_naive(&text).unwrap());
@@ -193,9 +202,7 @@ fn every_secret_line_is_redacted() {
 fn an_email_and_a_vault_secret_are_replaced_and_only_the_email_comes_back() {
     let engine = default_engine().with_exact(ExactSet::new([("db", "correct horse battery")]).unwrap());
     let mut session = Session::new();
-    let red = engine
-        .redact("Mail bob.smith@example.org the db password correct horse battery", &mut session)
-        .unwrap();
+    let red = engine.redact("Mail bob.smith@example.org the db password correct horse battery", &mut session).unwrap();
     assert_eq!(red.text, "Mail [EMAIL_1] the db password [SECRET_DB_1]");
     let answer = session.rehydrate("Sent [EMAIL_1] the value [SECRET_DB_1].");
     assert_eq!(answer, "Sent bob.smith@example.org the value [SECRET_DB_1].");

@@ -26,13 +26,30 @@ const VALUE: &str = "sk-live/9f8e7d6c5b4a+39281706";
 fn secrets_go_in_and_never_come_out() {
     let dir = TempDir::new("secrets");
     let state = dir.join("state");
-    let out = secrets(&state, &["set", "openai", "--host", "api.openai.com", "--header", "Authorization: Bearer {}"], &format!("{VALUE}\n"));
+    let out = secrets(
+        &state,
+        &["set", "openai", "--host", "api.openai.com", "--header", "Authorization: Bearer {}"],
+        &format!("{VALUE}\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("created a new vault identity"), "{}", text(&out.stderr));
     let id = state.join("identity.txt");
     assert_eq!(std::fs::metadata(&id).unwrap().permissions().mode() & 0o777, 0o600);
 
-    let out = secrets(&state, &["set", "openai", "--host", "api.openai.com", "--host", "*.openai.azure.com", "--header", "Authorization: Bearer {}"], VALUE);
+    let out = secrets(
+        &state,
+        &[
+            "set",
+            "openai",
+            "--host",
+            "api.openai.com",
+            "--host",
+            "*.openai.azure.com",
+            "--header",
+            "Authorization: Bearer {}",
+        ],
+        VALUE,
+    );
     assert!(text(&out.stdout).contains("version 2"), "{}", text(&out.stdout));
     assert!(!text(&out.stderr).contains("created"), "the identity is made once");
 
@@ -40,7 +57,12 @@ fn secrets_go_in_and_never_come_out() {
         let out = secrets(&state, args, "");
         let listed = text(&out.stdout);
         assert!(out.status.success());
-        assert!(listed.contains("openai") && listed.contains("*.openai.azure.com") && listed.contains("Authorization: Bearer {}"), "{listed}");
+        assert!(
+            listed.contains("openai")
+                && listed.contains("*.openai.azure.com")
+                && listed.contains("Authorization: Bearer {}"),
+            "{listed}"
+        );
         assert!(!listed.contains(VALUE) && !text(&out.stderr).contains(VALUE));
     }
     // No plaintext anywhere in the state directory, WAL included.

@@ -61,10 +61,17 @@ fn openclaw_turn(doc: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
     let mut sse = String::new();
     if results.is_empty() {
         let text = serde_json::Value::Array(messages.clone()).to_string();
-        let dir = text.split("WARDEN-TEST dir=").nth(1).and_then(|r| r.split(|c: char| c.is_whitespace() || c == '"' || c == '\\').next()).unwrap_or("/nonexistent");
+        let dir = text
+            .split("WARDEN-TEST dir=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| c.is_whitespace() || c == '"' || c == '\\').next())
+            .unwrap_or("/nonexistent");
         let calls = [
             ("exec", serde_json::json!({"command": format!("rm -rf {dir}")})),
-            ("write", serde_json::json!({"path": format!("{dir}/note.txt"), "content": format!("db password: {DB_PASSWORD}")})),
+            (
+                "write",
+                serde_json::json!({"path": format!("{dir}/note.txt"), "content": format!("db password: {DB_PASSWORD}")}),
+            ),
         ];
         sse.push_str(&chunk(serde_json::json!({"role": "assistant", "content": null}), None));
         for (i, (name, args)) in calls.iter().enumerate() {
@@ -76,7 +83,10 @@ fn openclaw_turn(doc: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
         }
         sse.push_str(&chunk(serde_json::json!({}), Some("tool_calls")));
     } else {
-        sse.push_str(&chunk(serde_json::json!({"role": "assistant", "content": format!("Tool results: {}", results.join(" | "))}), None));
+        sse.push_str(&chunk(
+            serde_json::json!({"role": "assistant", "content": format!("Tool results: {}", results.join(" | "))}),
+            None,
+        ));
         sse.push_str(&chunk(serde_json::json!({}), Some("stop")));
     }
     sse.push_str("data: [DONE]\n\n");
@@ -240,7 +250,14 @@ impl Server {
     }
 
     /// `curl` a control API path with a token; (HTTP status, body).
-    pub fn control(&self, method: &str, path: &str, token: Option<&str>, headers: &[&str], body: Option<&str>) -> (u16, String) {
+    pub fn control(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> (u16, String) {
         let url = format!("http://127.0.0.1:{}{path}", self.control);
         let mut args: Vec<String> = vec!["-X".into(), method.into(), "-w".into(), "\n%{http_code}".into(), url];
         if let Some(t) = token {
@@ -276,7 +293,11 @@ pub fn start(dir: &TempDir, provider: &Provider) -> Server {
 pub fn activate(dir: &TempDir, key: &SecretKey, archive: &[u8]) {
     let path = dir.join("bundle.tar.gz");
     std::fs::write(&path, archive).unwrap();
-    let out = warden(&dir.join("state"), &["policy", "activate", path.to_str().unwrap(), "--trust", &key.public().to_text()], "");
+    let out = warden(
+        &dir.join("state"),
+        &["policy", "activate", path.to_str().unwrap(), "--trust", &key.public().to_text()],
+        "",
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -306,9 +327,15 @@ pub fn launch(dir: &TempDir, provider: &Provider, key: &SecretKey, policy_extra:
     // The provider key, bound to the provider's host; a database password
     // that must never leave in a prompt.
     if !String::from_utf8_lossy(&warden(&state, &["secrets", "list"], "").stdout).contains("fake") {
-        let out = warden(&state, &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"], PROVIDER_KEY);
+        let out = warden(
+            &state,
+            &["secrets", "set", "fake", "--host", "127.0.0.1", "--header", "Authorization: Bearer {}"],
+            PROVIDER_KEY,
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD).status.success());
+        assert!(warden(&state, &["secrets", "set", "dbpass", "--host", "db.internal.example"], DB_PASSWORD)
+            .status
+            .success());
         assert!(warden(&state, &["secrets", "set", "echo", "--host", "127.0.0.1"], ECHO_TOKEN).status.success());
     }
     let public = key.public().to_text();
@@ -339,60 +366,98 @@ fn spawn(state: std::path::PathBuf, config: std::path::PathBuf, egress: u16, con
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", egress)).is_err() || std::net::TcpStream::connect(("127.0.0.1", control)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "warden serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    while std::net::TcpStream::connect(("127.0.0.1", egress)).is_err()
+        || std::net::TcpStream::connect(("127.0.0.1", control)).is_err()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "warden serve did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Server { child, log, egress, control, state, config }
 }
 
-
 /// An Anthropic messages answer: JSON, or the SSE event sequence with text
 /// deltas of 3 characters.
-fn anthropic_answer(answer: &str, model: &str, stream: bool) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
+fn anthropic_answer(
+    answer: &str,
+    model: &str,
+    stream: bool,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
     if !stream {
         let v = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": model,
             "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
             "usage": {"input_tokens": 30, "output_tokens": 10}});
-        return hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(v.to_string())));
+        return hyper::Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(v.to_string())));
     }
     let mut sse = String::new();
     let mut event = |name: &str, v: serde_json::Value| sse.push_str(&format!("event: {name}\ndata: {v}\n\n"));
-    event("message_start", serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
-        "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": 31, "output_tokens": 1}}}));
-    event("content_block_start", serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+    event(
+        "message_start",
+        serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+        "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": 31, "output_tokens": 1}}}),
+    );
+    event(
+        "content_block_start",
+        serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    );
     let chars: Vec<char> = answer.chars().collect();
     for piece in chars.chunks(3) {
         let piece: String = piece.iter().collect();
-        event("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
+        event(
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
+        );
     }
     event("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0}));
-    event("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 11}}));
+    event(
+        "message_delta",
+        serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 11}}),
+    );
     event("message_stop", serde_json::json!({"type": "message_stop"}));
     hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
 }
 
 /// An OpenAI responses-API answer: JSON, or its SSE events with
 /// `response.output_text.delta` pieces of 3 characters.
-fn responses_answer(answer: &str, model: &str, stream: bool) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
+fn responses_answer(
+    answer: &str,
+    model: &str,
+    stream: bool,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::http::Error> {
     let done = serde_json::json!({"id": "resp_1", "object": "response", "model": model, "status": "completed",
         "output": [{"type": "message", "id": "msg_1", "role": "assistant",
                     "content": [{"type": "output_text", "text": answer}]}],
         "usage": {"input_tokens": 12, "output_tokens": 6}});
     if !stream {
-        return hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(done.to_string())));
+        return hyper::Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(done.to_string())));
     }
     let mut sse = String::new();
     let mut event = |name: &str, v: serde_json::Value| sse.push_str(&format!("event: {name}\ndata: {v}\n\n"));
-    event("response.created", serde_json::json!({"type": "response.created", "response": {"id": "resp_1", "model": model, "status": "in_progress"}}));
+    event(
+        "response.created",
+        serde_json::json!({"type": "response.created", "response": {"id": "resp_1", "model": model, "status": "in_progress"}}),
+    );
     let chars: Vec<char> = answer.chars().collect();
     for piece in chars.chunks(3) {
         let piece: String = piece.iter().collect();
-        event("response.output_text.delta", serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_1",
-            "output_index": 0, "content_index": 0, "delta": piece}));
+        event(
+            "response.output_text.delta",
+            serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_1",
+            "output_index": 0, "content_index": 0, "delta": piece}),
+        );
     }
-    event("response.output_text.done", serde_json::json!({"type": "response.output_text.done", "item_id": "msg_1",
-        "output_index": 0, "content_index": 0, "text": answer}));
+    event(
+        "response.output_text.done",
+        serde_json::json!({"type": "response.output_text.done", "item_id": "msg_1",
+        "output_index": 0, "content_index": 0, "text": answer}),
+    );
     event("response.completed", serde_json::json!({"type": "response.completed", "response": done}));
     hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
 }

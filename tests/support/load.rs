@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 /// Send `rate` requests/s for `secs`, each built by `send`; every request's
 /// latency (to the whole answer, or to its first byte when `ttfb`), sorted,
 /// and the number that failed or answered non-2xx.
-pub async fn fixed_rate(rate: u64, secs: u64, ttfb: bool, send: impl Fn() -> reqwest::RequestBuilder) -> (Vec<Duration>, usize) {
+pub async fn fixed_rate(
+    rate: u64,
+    secs: u64,
+    ttfb: bool,
+    send: impl Fn() -> reqwest::RequestBuilder,
+) -> (Vec<Duration>, usize) {
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = tokio::task::JoinSet::new();
@@ -60,7 +65,13 @@ pub fn ms(d: Duration) -> f64 {
 pub fn rss(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |name: &str| -> u64 {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0) * 1024
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+            * 1024
     };
     (kb("VmRSS:"), kb("VmHWM:"))
 }

@@ -20,7 +20,11 @@ impl TempDir {
         let n = std::sync::atomic::AtomicUsize::new(0);
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         for i in 0.. {
-            let p = base.join(format!("{name}-{}-{i}-{}", std::process::id(), n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+            let p = base.join(format!(
+                "{name}-{}-{i}-{}",
+                std::process::id(),
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
             if std::fs::create_dir_all(p.parent().unwrap()).is_ok() && std::fs::create_dir(&p).is_ok() {
                 return TempDir(p);
             }
@@ -49,15 +53,14 @@ pub fn small_policy(label: &str) -> Files {
     let mut f = Files::new();
     f.insert(
         "rules/tok.toml".into(),
-        format!(
-            "[[rule]]\nid = \"tok\"\nlabel = \"{label}\"\nkeywords = [\"tok_\"]\nregex = 'tok_[a-z0-9]{{8}}'\n"
-        )
-        .into_bytes(),
+        format!("[[rule]]\nid = \"tok\"\nlabel = \"{label}\"\nkeywords = [\"tok_\"]\nregex = 'tok_[a-z0-9]{{8}}'\n")
+            .into_bytes(),
     );
     f.insert("policy.toml".into(), b"[tools]\nautonomy = 2\n".to_vec());
     f.insert(
         "tests/tok.toml".into(),
-        format!("[[redact]]\nname = \"tok\"\ninput = \"a tok_abcdefgh b\"\noutput = \"a [{label}_1] b\"\n").into_bytes(),
+        format!("[[redact]]\nname = \"tok\"\ninput = \"a tok_abcdefgh b\"\noutput = \"a [{label}_1] b\"\n")
+            .into_bytes(),
     );
     f
 }

@@ -47,15 +47,15 @@ pub mod classifier {
     });
 }
 
-/// A finding: byte offsets into the input, a label, a confidence.
-pub use detector::warden::plugin::types::Finding;
 /// A tool call to classify.
 pub use classifier::warden::plugin::types::{Tier, ToolCall, Verdict};
+/// A finding: byte offsets into the input, a label, a confidence.
+pub use detector::warden::plugin::types::Finding;
 
-/// What a detector plugin implements.
-pub use detector::Guest as DetectorPlugin;
 /// What a classifier plugin implements.
 pub use classifier::Guest as ClassifierPlugin;
+/// What a detector plugin implements.
+pub use detector::Guest as DetectorPlugin;
 
 /// Export `$ty` (implementing [`DetectorPlugin`]) as this component's detector.
 #[macro_export]

@@ -19,7 +19,7 @@
 //! - green: read-only commands (`ls`, `cat`, `grep`, `git status`, ...).
 #![no_std]
 
-use warden_plugin_sdk::{format, ClassifierPlugin, String, Tier, ToString, ToolCall, Verdict, Vec};
+use warden_plugin_sdk::{format, ClassifierPlugin, String, Tier, ToString, ToolCall, Vec, Verdict};
 
 struct Shell;
 
@@ -53,9 +53,9 @@ fn command_of(call: &ToolCall) -> Result<String, String> {
 }
 
 const READ_ONLY: &[&str] = &[
-    "ls", "cat", "head", "tail", "less", "more", "grep", "rg", "find", "pwd", "echo", "printf", "wc",
-    "sort", "uniq", "diff", "stat", "file", "which", "whoami", "id", "date", "uname", "env", "ps",
-    "top", "df", "du", "free", "uptime", "tree", "jq", "true", "false", "test", "basename", "dirname",
+    "ls", "cat", "head", "tail", "less", "more", "grep", "rg", "find", "pwd", "echo", "printf", "wc", "sort", "uniq",
+    "diff", "stat", "file", "which", "whoami", "id", "date", "uname", "env", "ps", "top", "df", "du", "free", "uptime",
+    "tree", "jq", "true", "false", "test", "basename", "dirname",
 ];
 
 fn classify_simple(cmd: &str) -> (Tier, String) {
@@ -64,9 +64,14 @@ fn classify_simple(cmd: &str) -> (Tier, String) {
     let prog = first.rsplit('/').next().unwrap_or(first);
     let has = |w: &str| words.iter().any(|x| *x == w);
     let flags = |c: char| words.iter().any(|x| x.starts_with('-') && !x.starts_with("--") && x.contains(c));
-    let targets_root = words.iter().skip(1).any(|w| matches!(*w, "/" | "/*" | "~" | "~/" | "$HOME" | "/home" | "/etc" | "/usr" | "/var"));
-    let writes_system = |w: &&str| ["/etc/", "/usr/", "/boot/", "/bin/", "/sbin/", "/lib/"].iter().any(|p| w.starts_with(p));
-    let redirect_target = cmd.split(['>']).nth(1).map(|t| t.trim_start_matches('>').trim().split_whitespace().next().unwrap_or(""));
+    let targets_root = words
+        .iter()
+        .skip(1)
+        .any(|w| matches!(*w, "/" | "/*" | "~" | "~/" | "$HOME" | "/home" | "/etc" | "/usr" | "/var"));
+    let writes_system =
+        |w: &&str| ["/etc/", "/usr/", "/boot/", "/bin/", "/sbin/", "/lib/"].iter().any(|p| w.starts_with(p));
+    let redirect_target =
+        cmd.split(['>']).nth(1).map(|t| t.trim_start_matches('>').trim().split_whitespace().next().unwrap_or(""));
 
     match prog {
         "sudo" | "su" | "doas" => {
@@ -82,7 +87,9 @@ fn classify_simple(cmd: &str) -> (Tier, String) {
             return (Tier::Red, "recursive or forced delete".to_string())
         }
         "rm" | "rmdir" | "shred" | "unlink" => return (Tier::Red, "deletes files".to_string()),
-        "mkfs" | "fdisk" | "parted" | "wipefs" => return (Tier::CriticalRed, "formats or repartitions a disk".to_string()),
+        "mkfs" | "fdisk" | "parted" | "wipefs" => {
+            return (Tier::CriticalRed, "formats or repartitions a disk".to_string())
+        }
         p if p.starts_with("mkfs.") => return (Tier::CriticalRed, "formats a disk".to_string()),
         "dd" if words.iter().any(|w| w.starts_with("of=/dev/")) => {
             return (Tier::CriticalRed, "writes raw data onto a device".to_string())
@@ -93,15 +100,27 @@ fn classify_simple(cmd: &str) -> (Tier, String) {
         "chmod" if words.iter().any(|w| *w == "777" || *w == "a+rwx" || *w == "o+w") => {
             return (Tier::Red, "makes files writable by everyone".to_string())
         }
-        "chown" | "chgrp" if flags('R') || has("--recursive") => return (Tier::Red, "recursive ownership change".to_string()),
-        "docker" | "podman" if has("--privileged") || words.iter().any(|w| w.starts_with("/:") || *w == "--pid=host" || *w == "--net=host") => {
+        "chown" | "chgrp" if flags('R') || has("--recursive") => {
+            return (Tier::Red, "recursive ownership change".to_string())
+        }
+        "docker" | "podman"
+            if has("--privileged")
+                || words.iter().any(|w| w.starts_with("/:") || *w == "--pid=host" || *w == "--net=host") =>
+        {
             return (Tier::Red, "container with host privileges".to_string())
         }
         "git" if has("push") && (has("--force") || flags('f') || has("--force-with-lease")) => {
             return (Tier::Red, "force-push rewrites shared history".to_string())
         }
         "git" if has("push") => return (Tier::YellowExternal, "publishes commits to a remote".to_string()),
-        "git" if words.get(1).is_some_and(|w| matches!(*w, "status" | "log" | "diff" | "show" | "branch" | "remote" | "blame" | "rev-parse" | "ls-files")) => {
+        "git"
+            if words.get(1).is_some_and(|w| {
+                matches!(
+                    *w,
+                    "status" | "log" | "diff" | "show" | "branch" | "remote" | "blame" | "rev-parse" | "ls-files"
+                )
+            }) =>
+        {
             return (Tier::Green, "reads the repository".to_string())
         }
         "git" if words.get(1).is_some_and(|w| matches!(*w, "clone" | "fetch" | "pull")) => {
@@ -109,17 +128,45 @@ fn classify_simple(cmd: &str) -> (Tier, String) {
         }
         "kill" | "pkill" | "killall" if has("-9") || has("-KILL") => return (Tier::Red, "kills processes".to_string()),
         "shutdown" | "reboot" | "halt" | "poweroff" => return (Tier::Red, "stops the machine".to_string()),
-        "systemctl" if words.get(1).is_some_and(|w| matches!(*w, "stop" | "disable" | "mask" | "restart" | "reboot" | "poweroff")) => {
+        "systemctl"
+            if words
+                .get(1)
+                .is_some_and(|w| matches!(*w, "stop" | "disable" | "mask" | "restart" | "reboot" | "poweroff")) =>
+        {
             return (Tier::Red, "stops or restarts services".to_string())
         }
-        "iptables" | "nft" | "ufw" if has("-F") || has("flush") || has("disable") => return (Tier::Red, "flushes the firewall".to_string()),
-        "ssh" | "scp" | "sftp" | "mosh" => return (Tier::YellowExternal, "connects to another host over SSH".to_string()),
-        "rsync" if words.iter().skip(1).any(|w| w.contains(':')) => return (Tier::YellowExternal, "copies to or from another host".to_string()),
-        "nc" | "ncat" | "netcat" | "telnet" | "socat" => return (Tier::YellowExternal, "opens a raw network connection".to_string()),
+        "iptables" | "nft" | "ufw" if has("-F") || has("flush") || has("disable") => {
+            return (Tier::Red, "flushes the firewall".to_string())
+        }
+        "ssh" | "scp" | "sftp" | "mosh" => {
+            return (Tier::YellowExternal, "connects to another host over SSH".to_string())
+        }
+        "rsync" if words.iter().skip(1).any(|w| w.contains(':')) => {
+            return (Tier::YellowExternal, "copies to or from another host".to_string())
+        }
+        "nc" | "ncat" | "netcat" | "telnet" | "socat" => {
+            return (Tier::YellowExternal, "opens a raw network connection".to_string())
+        }
         "mail" | "sendmail" | "mutt" | "mailx" => return (Tier::YellowExternal, "sends email".to_string()),
         "curl" | "wget" | "http" | "httpie" => {
-            let sends = words.iter().any(|w| matches!(*w, "-d" | "--data" | "--data-binary" | "-F" | "--form" | "-T" | "--upload-file" | "--post-data" | "--post-file" | "-X"));
-            return (Tier::YellowExternal, if sends { "sends data to another host" } else { "downloads from another host" }.to_string());
+            let sends = words.iter().any(|w| {
+                matches!(
+                    *w,
+                    "-d" | "--data"
+                        | "--data-binary"
+                        | "-F"
+                        | "--form"
+                        | "-T"
+                        | "--upload-file"
+                        | "--post-data"
+                        | "--post-file"
+                        | "-X"
+                )
+            });
+            return (
+                Tier::YellowExternal,
+                if sends { "sends data to another host" } else { "downloads from another host" }.to_string(),
+            );
         }
         _ => {}
     }
@@ -159,8 +206,11 @@ fn classify_command(cmd: &str) -> (Tier, String) {
         let fetch = pair[0].split_whitespace().any(|w| w == "curl" || w == "wget");
         let shell = pair[1].split_whitespace().next().is_some_and(|w| {
             let w = w.trim_start_matches("sudo").trim();
-            matches!(w.rsplit('/').next().unwrap_or(w), "sh" | "bash" | "zsh" | "dash" | "python" | "python3" | "perl" | "ruby" | "node")
-                || pair[1].starts_with("sudo sh") || pair[1].starts_with("sudo bash")
+            matches!(
+                w.rsplit('/').next().unwrap_or(w),
+                "sh" | "bash" | "zsh" | "dash" | "python" | "python3" | "perl" | "ruby" | "node"
+            ) || pair[1].starts_with("sudo sh")
+                || pair[1].starts_with("sudo bash")
         });
         if fetch && shell {
             return (Tier::CriticalRed, "pipes a download into a shell".to_string());

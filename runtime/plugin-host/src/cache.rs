@@ -69,7 +69,12 @@ impl CodeCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
-    pub(crate) fn get_or_compile(&self, engine: &Engine, sha256: &str, bytes: &[u8]) -> Result<(Component, bool), CacheError> {
+    pub(crate) fn get_or_compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, bool), CacheError> {
         let path = self.entry(sha256);
         if let Ok(meta) = fs::symlink_metadata(&path) {
             if meta.is_file() && trusted(&meta, self.uid) {

@@ -91,7 +91,12 @@ impl DetectorPlugin {
     }
 
     /// The call itself on a ready instance, and the check of its result.
-    fn run(&self, store: &mut wasmtime::Store<StoreState>, instance: &Detector, text: &str) -> Result<Vec<Finding>, PluginError> {
+    fn run(
+        &self,
+        store: &mut wasmtime::Store<StoreState>,
+        instance: &Detector,
+        text: &str,
+    ) -> Result<Vec<Finding>, PluginError> {
         let out = instance.call_detect(store, text).map_err(|e| failure(&self.name, &e, false))?;
         let found = out.map_err(|msg| self.fail(FailureKind::PluginError, truncate(msg)))?;
         self.validate(text, found)
@@ -99,7 +104,9 @@ impl DetectorPlugin {
 
     fn check_input(&self, text: &str) -> Result<(), PluginError> {
         if text.len() > self.limits.max_input {
-            return Err(self.fail(FailureKind::InputTooLarge, format!("{} bytes > {}", text.len(), self.limits.max_input)));
+            return Err(
+                self.fail(FailureKind::InputTooLarge, format!("{} bytes > {}", text.len(), self.limits.max_input))
+            );
         }
         Ok(())
     }

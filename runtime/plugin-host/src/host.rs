@@ -9,7 +9,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
+};
 
 use crate::cache::CodeCache;
 use crate::error::{FailureKind, LoadError, PluginError};
@@ -253,10 +255,8 @@ impl PluginHost {
                 type_imports.push(imp.to_string());
             }
         }
-        let exports: Vec<ExportInfo> = ty
-            .exports(engine)
-            .map(|(n, item)| ExportInfo { name: n.to_string(), kind: describe(&item.ty) })
-            .collect();
+        let exports: Vec<ExportInfo> =
+            ty.exports(engine).map(|(n, item)| ExportInfo { name: n.to_string(), kind: describe(&item.ty) }).collect();
         let has = |n: &str| exports.iter().any(|e| e.name == n && e.kind.starts_with("func"));
         let world = match (has("detect"), has("classify")) {
             (true, false) => World::Detector,
@@ -288,7 +288,13 @@ impl PluginHost {
     pub(crate) fn store(&self, limits: &Limits) -> Result<Store<StoreState>, String> {
         let memory = limits.memory_bytes.min(self.inner.config.max_memory_bytes);
         let state = StoreState {
-            limits: StoreLimitsBuilder::new().memory_size(memory).instances(4).memories(4).tables(8).trap_on_grow_failure(true).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .instances(4)
+                .memories(4)
+                .tables(8)
+                .trap_on_grow_failure(true)
+                .build(),
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use warden_redact::{EntropyConfig, Engine, KeysConfig, RuleSpec};
+use warden_redact::{Engine, EntropyConfig, KeysConfig, RuleSpec};
 
 pub mod bundle;
 pub mod selftest;
@@ -264,7 +264,9 @@ impl PolicySource {
 
 fn check_upstream(u: &UpstreamSpec) -> Result<(), String> {
     let at = format!("gateway upstream {:?}", u.name);
-    if u.name.is_empty() || !u.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+    if u.name.is_empty()
+        || !u.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
         return Err(format!("{at}: name must be lowercase letters, digits, - or _"));
     }
     if !matches!(u.api.as_str(), "openai" | "anthropic") {
@@ -273,7 +275,9 @@ fn check_upstream(u: &UpstreamSpec) -> Result<(), String> {
     let rest = u
         .base_url
         .strip_prefix("https://")
-        .or_else(|| u.base_url.strip_prefix("http://").filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost")))
+        .or_else(|| {
+            u.base_url.strip_prefix("http://").filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost"))
+        })
         .ok_or_else(|| format!("{at}: base_url must be https:// (plain http only to loopback)"))?;
     if rest.is_empty() || rest.contains(['?', '#', '@']) {
         return Err(format!("{at}: base_url must be scheme://host[:port][/path]"));
@@ -303,7 +307,8 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("rules/x.toml:"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
-        let err = parse_rules("rules/y.toml", "[[rule]]\nid = \"a\"\nlabel = \"A\"\nregex = \"a\"\ncolour = 1\n").unwrap_err();
+        let err = parse_rules("rules/y.toml", "[[rule]]\nid = \"a\"\nlabel = \"A\"\nregex = \"a\"\ncolour = 1\n")
+            .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 }

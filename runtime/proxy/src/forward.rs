@@ -137,12 +137,17 @@ pub async fn forward<C: Context>(ctx: &C, limits: &Limits, req: Request<Incoming
     }
 }
 
-async fn forward_inner<C: Context>(ctx: &C, limits: &Limits, req: Request<Incoming>) -> Result<Response<Body>, Refusal> {
+async fn forward_inner<C: Context>(
+    ctx: &C,
+    limits: &Limits,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Refusal> {
     let uri = req.uri().clone();
     if uri.scheme_str() != Some("http") {
         return Err((StatusCode::BAD_REQUEST, "scheme", "only http:// is proxied; use CONNECT for https".into()));
     }
-    let url = reqwest::Url::parse(&uri.to_string()).map_err(|e| (StatusCode::BAD_REQUEST, "url", format!("bad URL: {e}")))?;
+    let url =
+        reqwest::Url::parse(&uri.to_string()).map_err(|e| (StatusCode::BAD_REQUEST, "url", format!("bad URL: {e}")))?;
     let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
     let port = url.port_or_known_default().unwrap_or(80);
     let engine = ctx.engine().map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "policy", e))?;
@@ -154,7 +159,8 @@ async fn forward_inner<C: Context>(ctx: &C, limits: &Limits, req: Request<Incomi
     for (k, v) in parts.headers.iter() {
         let value = match v.to_str().ok().map(|s| substitute(ctx, s, &host)).transpose()? {
             Some(Some(new)) => {
-                let mut hv = HeaderValue::from_str(&new).map_err(|_| (StatusCode::BAD_REQUEST, "header", format!("bad value for {k}")))?;
+                let mut hv = HeaderValue::from_str(&new)
+                    .map_err(|_| (StatusCode::BAD_REQUEST, "header", format!("bad value for {k}")))?;
                 hv.set_sensitive(true);
                 hv
             }
@@ -171,16 +177,19 @@ async fn forward_inner<C: Context>(ctx: &C, limits: &Limits, req: Request<Incomi
         let text = std::str::from_utf8(&body)
             .map_err(|_| (StatusCode::BAD_REQUEST, "body", "a text body that is not UTF-8 is not forwarded".into()))?;
         let mut session = Session::new();
-        let redacted = engine
-            .redact(text, &mut session)
-            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, "redaction", format!("redaction failed ({e}); not forwarded")))?;
+        let redacted = engine.redact(text, &mut session).map_err(|e| {
+            (StatusCode::UNPROCESSABLE_ENTITY, "redaction", format!("redaction failed ({e}); not forwarded"))
+        })?;
         let text = substitute(ctx, &redacted.text, &host)?.unwrap_or(redacted.text);
         Bytes::from(text)
     } else {
         body
     };
     headers.remove("content-length");
-    headers.insert("host", HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::AfterPort]).expect("valid host"));
+    headers.insert(
+        "host",
+        HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::AfterPort]).expect("valid host"),
+    );
 
     let addrs = resolve_checked(ctx, &host, port).await?;
     let tcp = dial(&addrs, limits.connect).await?;
@@ -281,4 +290,3 @@ where
         }
     }
 }
-

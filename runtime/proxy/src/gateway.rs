@@ -85,7 +85,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request: 32 << 20, max_response: 64 << 20, connect: Duration::from_secs(10), idle: Duration::from_secs(300) }
+        Limits {
+            max_request: 32 << 20,
+            max_response: 64 << 20,
+            connect: Duration::from_secs(10),
+            idle: Duration::from_secs(300),
+        }
     }
 }
 
@@ -113,7 +118,8 @@ const FORWARDED: &[&str] = &[
 ];
 
 /// Headers of the provider's answer that go back to the agent.
-const RETURNED: &[&str] = &["content-type", "cache-control", "retry-after", "x-request-id", "request-id", "openai-processing-ms"];
+const RETURNED: &[&str] =
+    &["content-type", "cache-control", "retry-after", "x-request-id", "request-id", "openai-processing-ms"];
 
 impl<C: Context> Gateway<C> {
     /// A gateway; `extra_roots` are PEM CA certificates trusted besides the
@@ -159,15 +165,22 @@ impl<C: Context> Gateway<C> {
     async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, (StatusCode, &'static str, String)> {
         let path = req.uri().path().to_string();
         let Some(rest) = path.strip_prefix("/llm/") else {
-            return Err((StatusCode::NOT_FOUND, "not_found", format!("no route for {path}: the gateway serves /llm/<upstream>/...")));
+            return Err((
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route for {path}: the gateway serves /llm/<upstream>/..."),
+            ));
         };
         let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let upstream = self
-            .ctx
-            .upstream(name)
-            .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown_upstream", format!("no upstream named {name:?} in the policy")))?;
+        let upstream = self.ctx.upstream(name).ok_or_else(|| {
+            (StatusCode::NOT_FOUND, "unknown_upstream", format!("no upstream named {name:?} in the policy"))
+        })?;
         if req.method() != Method::POST {
-            return Err((StatusCode::METHOD_NOT_ALLOWED, "method", "the gateway forwards POST requests with a JSON body".into()));
+            return Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method",
+                "the gateway forwards POST requests with a JSON body".into(),
+            ));
         }
         let engine = self.ctx.engine().map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "policy", e))?;
         let agent = header(&req, "x-warden-agent").unwrap_or_else(|| "default".into());
@@ -186,14 +199,13 @@ impl<C: Context> Gateway<C> {
         }
         headers.insert("accept-encoding", HeaderValue::from_static("identity"));
         if let Some(secret) = &upstream.secret {
-            let (name, value) = self
-                .ctx
-                .credential(secret, &host)
-                .map_err(|e| (StatusCode::BAD_GATEWAY, "credential", e))?;
+            let (name, value) =
+                self.ctx.credential(secret, &host).map_err(|e| (StatusCode::BAD_GATEWAY, "credential", e))?;
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| (StatusCode::BAD_GATEWAY, "credential", format!("secret {secret}: bad header name")))?;
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| (StatusCode::BAD_GATEWAY, "credential", format!("secret {secret}: not a valid header value")))?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                (StatusCode::BAD_GATEWAY, "credential", format!("secret {secret}: not a valid header value"))
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -213,14 +225,9 @@ impl<C: Context> Gateway<C> {
         tracing::debug!(upstream = %upstream.name, redactions = report.findings.len(), strings = report.strings, "request redacted");
         let out = serde_json::to_vec(&doc).expect("a parsed document serialises");
 
-        let resp = self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(out)
-            .send()
-            .await
-            .map_err(|e| (StatusCode::BAD_GATEWAY, "upstream", format!("upstream {}: {}", upstream.name, describe(&e))))?;
+        let resp = self.client.post(url).headers(headers).body(out).send().await.map_err(|e| {
+            (StatusCode::BAD_GATEWAY, "upstream", format!("upstream {}: {}", upstream.name, describe(&e)))
+        })?;
         let status = resp.status();
         let mut builder = Response::builder().status(status.as_u16());
         for (k, v) in resp.headers() {

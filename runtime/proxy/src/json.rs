@@ -12,7 +12,8 @@ use serde_json::Value;
 use warden_redact::{Engine, Finding, Session};
 
 /// Keys whose string values are structure, not content.
-const STRUCTURAL: &[&str] = &["model", "role", "type", "id", "tool_call_id", "call_id", "object", "name", "tool_choice"];
+const STRUCTURAL: &[&str] =
+    &["model", "role", "type", "id", "tool_call_id", "call_id", "object", "name", "tool_choice"];
 
 /// What redacting one request found.
 #[derive(Debug, Default)]
@@ -107,7 +108,10 @@ pub struct Usage {
 /// responses API `input_tokens`, `output_tokens`) or Anthropic
 /// (`input_tokens`, `output_tokens`, also inside `message`) document.
 pub fn usage(v: &Value) -> Option<Usage> {
-    let u = v.get("usage").or_else(|| v.get("message").and_then(|m| m.get("usage"))).or_else(|| v.get("response").and_then(|r| r.get("usage")))?;
+    let u = v
+        .get("usage")
+        .or_else(|| v.get("message").and_then(|m| m.get("usage")))
+        .or_else(|| v.get("response").and_then(|r| r.get("usage")))?;
     let n = |k: &str| u.get(k).and_then(Value::as_u64);
     let input = n("prompt_tokens").or_else(|| n("input_tokens"));
     let output = n("completion_tokens").or_else(|| n("output_tokens"));
@@ -119,7 +123,9 @@ pub fn usage(v: &Value) -> Option<Usage> {
 
 /// The model a request or response names.
 pub fn model(v: &Value) -> Option<&str> {
-    v.get("model").and_then(Value::as_str).or_else(|| v.get("message").and_then(|m| m.get("model")).and_then(Value::as_str))
+    v.get("model")
+        .and_then(Value::as_str)
+        .or_else(|| v.get("message").and_then(|m| m.get("model")).and_then(Value::as_str))
 }
 
 #[cfg(test)]
@@ -166,7 +172,8 @@ mod tests {
         assert_eq!(doc["messages"][2]["tool_calls"][0]["function"]["name"], "send");
         assert_eq!(doc["messages"][1]["content"][0]["text"], "cc [EMAIL_2]");
         assert_eq!(report.findings.len(), 7);
-        let mut answer = serde_json::json!({"choices": [{"message": {"content": "Done: wrote [EMAIL_2] and \"[EMAIL_3]\""}}]});
+        let mut answer =
+            serde_json::json!({"choices": [{"message": {"content": "Done: wrote [EMAIL_2] and \"[EMAIL_3]\""}}]});
         rehydrate(&mut answer, &session);
         assert_eq!(answer["choices"][0]["message"]["content"], "Done: wrote jane@acme.io and \"bob@x.io\"");
     }

@@ -384,7 +384,10 @@ mod tests {
     fn a_placeholder_cut_across_openai_deltas_is_rehydrated() {
         let mut body = String::new();
         for piece in ["Mail ", "[EMA", "IL_1", "] now", " [EM"] {
-            body.push_str(&format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}\n\n", serde_json::json!(piece)));
+            body.push_str(&format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}\n\n",
+                serde_json::json!(piece)
+            ));
         }
         body.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
         for chunk in [1, 7, 4096] {

@@ -346,8 +346,8 @@ fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
             return Err(Error::rule(id, format!("keyword {kw:?} must be ASCII")));
         }
     }
-    let hir = syntax::parse_with(&spec.regex, &syntax_config())
-        .map_err(|e| Error::rule(id, format!("bad regex: {e}")))?;
+    let hir =
+        syntax::parse_with(&spec.regex, &syntax_config()).map_err(|e| Error::rule(id, format!("bad regex: {e}")))?;
     let max_len = hir.properties().maximum_len().ok_or_else(|| {
         Error::rule(id, "the regex can match unboundedly long text: bound every repetition, e.g. {1,256}")
     })?;
@@ -457,9 +457,7 @@ fn prefixes(h: &Hir) -> Option<Vec<(Vec<u8>, bool)>> {
             }
             Some(all)
         }
-        HirKind::Repetition(r) if r.min >= 1 => {
-            Some(prefixes(&r.sub)?.into_iter().map(|(p, _)| (p, false)).collect())
-        }
+        HirKind::Repetition(r) if r.min >= 1 => Some(prefixes(&r.sub)?.into_iter().map(|(p, _)| (p, false)).collect()),
         HirKind::Repetition(_) => Some(vec![(Vec::new(), false)]),
         HirKind::Concat(hs) => {
             let mut acc = vec![(Vec::new(), true)];
@@ -500,9 +498,7 @@ fn keyword_lead(hir: &Hir, keywords: &[String]) -> Option<usize> {
         return None;
     }
     let led = |h: &Hir| {
-        prefixes(h).is_some_and(|ps| {
-            !ps.is_empty() && ps.iter().all(|(p, _)| kws.iter().any(|k| p.starts_with(k)))
-        })
+        prefixes(h).is_some_and(|ps| !ps.is_empty() && ps.iter().all(|(p, _)| kws.iter().any(|k| p.starts_with(k))))
     };
     if led(hir) {
         return Some(0);
@@ -767,9 +763,7 @@ impl Engine {
     /// findings widened to character boundaries.
     fn run_detectors(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), Error> {
         for d in &self.detectors {
-            let found = d
-                .detect(text)
-                .map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?;
+            let found = d.detect(text).map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?;
             for f in &found {
                 check_plugin_finding(d.name(), text, f)?;
             }
@@ -938,7 +932,10 @@ mod tests {
         let kw = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(keyword_lead(&hir(r"ghp_[A-Za-z0-9]{36}"), &kw(&["ghp_"])), Some(0));
         assert_eq!(keyword_lead(&hir(r"(?:^|[^A-Za-z0-9])(AKIA[A-Z2-7]{16})"), &kw(&["AKIA"])), Some(1));
-        assert_eq!(keyword_lead(&hir(r"(?i)(?:api_?key|token)\s?=\s?([a-z]{8})"), &kw(&["api_key", "apikey", "token"])), Some(0));
+        assert_eq!(
+            keyword_lead(&hir(r"(?i)(?:api_?key|token)\s?=\s?([a-z]{8})"), &kw(&["api_key", "apikey", "token"])),
+            Some(0)
+        );
         assert_eq!(keyword_lead(&hir(r"(?i)(?:api_?key|token)\s?=\s?([a-z]{8})"), &kw(&["api_key", "token"])), None);
         assert_eq!(keyword_lead(&hir(r"[a-z]{3}AZDO[a-z]{4}"), &kw(&["AZDO"])), None);
         assert_eq!(keyword_lead(&hir(r"x?ghp_[a-z]{4}"), &kw(&["ghp_"])), Some(1));

@@ -53,10 +53,7 @@ impl EntropyLayer {
         if cfg.min_len < 8 || cfg.max_len < cfg.min_len {
             return Err(Error::Config {
                 name: "entropy",
-                msg: format!(
-                    "need 8 <= min_len <= max_len, got min_len {} and max_len {}",
-                    cfg.min_len, cfg.max_len
-                ),
+                msg: format!("need 8 <= min_len <= max_len, got min_len {} and max_len {}", cfg.min_len, cfg.max_len),
             });
         }
         if !(0.0..=8.0).contains(&cfg.min_bits) {

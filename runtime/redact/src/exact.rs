@@ -43,9 +43,7 @@ impl ExactSet {
             if value.len() < MIN_EXACT_LEN {
                 return Err(Error::Config {
                     name: "exact",
-                    msg: format!(
-                        "value of {name} is shorter than {MIN_EXACT_LEN} bytes and would match ordinary text"
-                    ),
+                    msg: format!("value of {name} is shorter than {MIN_EXACT_LEN} bytes and would match ordinary text"),
                 });
             }
             let rule: Arc<str> = Arc::from(format!("secret:{name}"));
@@ -147,9 +145,7 @@ fn forms(value: &str) -> Vec<String> {
 
 /// Uppercase ASCII letters, digits and `_`; anything else becomes `_`.
 pub(crate) fn label_part(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
 }
 
 #[cfg(test)]

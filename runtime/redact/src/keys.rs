@@ -42,9 +42,7 @@ impl KeysLayer {
             if name.len() < 3 || !name.bytes().all(is_key_byte) {
                 return Err(Error::Config {
                     name: "keys.names",
-                    msg: format!(
-                        "{name:?}: a key name needs 3 or more of A-Z a-z 0-9 _ - ."
-                    ),
+                    msg: format!("{name:?}: a key name needs 3 or more of A-Z a-z 0-9 _ - ."),
                 });
             }
             keywords.push(name.to_ascii_lowercase());

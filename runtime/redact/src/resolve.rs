@@ -51,14 +51,7 @@ mod tests {
     use std::sync::Arc;
 
     fn f(s: usize, e: usize, p: i32, rule: &str) -> Finding {
-        Finding {
-            start: s,
-            end: e,
-            layer: Layer::Pattern,
-            rule: Arc::from(rule),
-            label: Arc::from("X"),
-            priority: p,
-        }
+        Finding { start: s, end: e, layer: Layer::Pattern, rule: Arc::from(rule), label: Arc::from("X"), priority: p }
     }
 
     #[test]

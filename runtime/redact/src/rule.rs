@@ -183,9 +183,7 @@ impl Default for EntropyConfig {
             min_len: 32,
             max_len: 1024,
             min_bits: 4.5,
-            allow_prefixes: ["sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:"]
-                .map(String::from)
-                .to_vec(),
+            allow_prefixes: ["sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:"].map(String::from).to_vec(),
         }
     }
 }
@@ -210,9 +208,23 @@ impl Default for KeysConfig {
         KeysConfig {
             enabled: true,
             names: [
-                "password", "passwd", "passphrase", "secret", "token", "api_key", "apikey",
-                "api-key", "access_key", "accesskey", "private_key", "privatekey",
-                "authorization", "credential", "credentials", "cookie", "session_id",
+                "password",
+                "passwd",
+                "passphrase",
+                "secret",
+                "token",
+                "api_key",
+                "apikey",
+                "api-key",
+                "access_key",
+                "accesskey",
+                "private_key",
+                "privatekey",
+                "authorization",
+                "credential",
+                "credentials",
+                "cookie",
+                "session_id",
                 "sessionid",
             ]
             .map(String::from)

@@ -81,8 +81,7 @@ impl Session {
         *n += 1;
         let p: Arc<str> = Arc::from(format!("[{label}_{n}]"));
         self.by_value.insert(key.to_string(), p.clone());
-        self.by_placeholder
-            .insert(p.clone(), Entry { value: value.to_string(), rehydrate: layer != Layer::Exact });
+        self.by_placeholder.insert(p.clone(), Entry { value: value.to_string(), rehydrate: layer != Layer::Exact });
         p
     }
 

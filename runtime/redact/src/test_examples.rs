@@ -7,9 +7,7 @@ fn covered_by_same_label(rule: &CompiledRule, ex: &str, found: &[crate::Finding]
     let mut alone = Vec::new();
     rule.scan_all(ex.as_bytes(), &mut alone);
     !alone.is_empty()
-        && alone.iter().all(|a| {
-            found.iter().any(|f| f.label == rule.label && f.start <= a.start && f.end >= a.end)
-        })
+        && alone.iter().all(|a| found.iter().any(|f| f.label == rule.label && f.start <= a.start && f.end >= a.end))
 }
 
 /// A rule example that did not behave as it says.
@@ -34,9 +32,7 @@ impl Engine {
     pub fn check_examples(&self) -> Vec<ExampleFailure> {
         let mut failures = Vec::new();
         for rule in self.compiled_rules() {
-            let mut fail = |message: String| {
-                failures.push(ExampleFailure { rule: rule.id.to_string(), message })
-            };
+            let mut fail = |message: String| failures.push(ExampleFailure { rule: rule.id.to_string(), message });
             if rule.examples.positive.is_empty() {
                 fail("has no positive example".into());
             }
@@ -69,10 +65,7 @@ impl Engine {
                 match self.find_all(ex) {
                     Ok(found) => {
                         if let Some(f) = found.iter().find(|f| f.rule == rule.id) {
-                            fail(format!(
-                                "reported {:?} in negative example {ex:?}",
-                                &ex[f.start..f.end]
-                            ))
+                            fail(format!("reported {:?} in negative example {ex:?}", &ex[f.start..f.end]))
                         }
                     }
                     Err(e) => fail(format!("error on {ex:?}: {e}")),

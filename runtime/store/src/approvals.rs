@@ -205,12 +205,7 @@ fn approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
 }
 
 fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
-    c.query_row(
-        &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-        params![id],
-        approval,
-    )
-    .optional()
+    c.query_row(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"), params![id], approval).optional()
 }
 
 fn idem_get(c: &Connection, scope: &str, key: &str) -> rusqlite::Result<Option<StoredReply>> {
@@ -234,21 +229,12 @@ fn idem_put(c: &Connection, k: IdemKey<'_>, status: u16, response: &str) -> rusq
 
 impl Store {
     /// The reply stored for an idempotency key, if one is (younger than a day).
-    pub fn idempotent_reply(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<StoredReply>, StoreError> {
+    pub fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
         Ok(idem_get(&self.read(), scope, key)?)
     }
 
     /// Remember the reply given under an idempotency key.
-    pub fn remember_reply(
-        &self,
-        k: IdemKey<'_>,
-        status: u16,
-        response: &str,
-    ) -> Result<(), StoreError> {
+    pub fn remember_reply(&self, k: IdemKey<'_>, status: u16, response: &str) -> Result<(), StoreError> {
         Ok(idem_put(&self.conn(), k, status, response)?)
     }
 
@@ -256,10 +242,7 @@ impl Store {
     /// group commit). Each gets `Some(reply)` when a request with the same
     /// idempotency key committed first (its reply wins and nothing of this
     /// one is written), else `None`. A failure fails the whole batch.
-    pub fn record_tool_decisions(
-        &self,
-        batch: &[DecisionRecord],
-    ) -> Result<Vec<Option<StoredReply>>, StoreError> {
+    pub fn record_tool_decisions(&self, batch: &[DecisionRecord]) -> Result<Vec<Option<StoredReply>>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
@@ -307,28 +290,21 @@ impl Store {
     }
 
     /// Approvals, newest first; only those with `status` when given.
-    pub fn approvals(
-        &self,
-        status: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Approval>, StoreError> {
+    pub fn approvals(&self, status: Option<&str>, limit: usize) -> Result<Vec<Approval>, StoreError> {
         let conn = self.read();
         let mut stmt = conn.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id LIMIT ?2"
         ))?;
-        let rows = stmt
-            .query_map(params![status, limit as i64], approval)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map(params![status, limit as i64], approval)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     /// Approvals waiting for a decision.
     pub fn approvals_pending(&self) -> Result<u64, StoreError> {
-        Ok(self.read().query_row(
-            "SELECT COUNT(*) FROM approvals WHERE status = 'pending'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
+        Ok(self
+            .read()
+            .query_row("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", [], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 
     /// Decide a pending approval: `allow-once`, `allow-always` (also grants
@@ -344,11 +320,7 @@ impl Store {
         let status = match decision {
             "allow-once" | "allow-always" => "allowed",
             "deny" => "denied",
-            other => {
-                return Err(StoreError::Invalid(format!(
-                    "unknown approval decision {other:?}"
-                )))
-            }
+            other => return Err(StoreError::Invalid(format!("unknown approval decision {other:?}"))),
         };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -401,9 +373,7 @@ impl Store {
         let mut stmt = conn.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE pushed IS NULL OR pushed != status ORDER BY created_at LIMIT ?1"
         ))?;
-        let rows = stmt
-            .query_map(params![limit as i64], approval)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map(params![limit as i64], approval)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -412,10 +382,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (id, status) in sent {
-            tx.execute(
-                "UPDATE approvals SET pushed = ?2 WHERE id = ?1",
-                params![id, status],
-            )?;
+            tx.execute("UPDATE approvals SET pushed = ?2 WHERE id = ?1", params![id, status])?;
         }
         tx.commit()?;
         Ok(())
@@ -429,9 +396,7 @@ impl Store {
              LEFT JOIN usage_pushed p ON p.hour = u.hour AND p.agent = u.agent AND p.model = u.model
              WHERE p.requests IS NULL OR p.requests != u.requests ORDER BY u.hour LIMIT ?1",
         )?;
-        let rows = stmt
-            .query_map(params![limit as i64], crate::usage_bucket)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map(params![limit as i64], crate::usage_bucket)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -454,11 +419,7 @@ impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .read()
-            .query_row(
-                "SELECT value FROM node_meta WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM node_meta WHERE key = ?1", params![key], |r| r.get(0))
             .optional()?)
     }
 
@@ -478,11 +439,8 @@ impl Store {
 
 fn expire_due(tx: &Connection, now: i64) -> Result<Vec<String>, StoreError> {
     let ids = {
-        let mut stmt =
-            tx.prepare("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ?1")?;
-        let ids = stmt
-            .query_map(params![now], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = tx.prepare("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ?1")?;
+        let ids = stmt.query_map(params![now], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         ids
     };
     for id in &ids {
@@ -490,14 +448,7 @@ fn expire_due(tx: &Connection, now: i64) -> Result<Vec<String>, StoreError> {
             "UPDATE approvals SET status = 'expired', decision = 'expired', decided_by = 'warden', decided_at = ?2 WHERE id = ?1",
             params![id, now],
         )?;
-        insert_audit(
-            tx,
-            now,
-            "warden",
-            "approval.expired",
-            id,
-            "no decision before expiry: denied",
-        )?;
+        insert_audit(tx, now, "warden", "approval.expired", id, "no decision before expiry: denied")?;
     }
     Ok(ids)
 }
@@ -552,30 +503,16 @@ mod tests {
         let (_d, s) = open();
         record(&s, decision(Some(hold("a1", 60_000)), None));
         assert_eq!(s.approvals_pending().unwrap(), 1);
-        let row = s
-            .decide_approval("a1", "allow-always", "local:ops", true)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (row.status.as_str(), row.decision.as_deref()),
-            ("allowed", Some("allow-always"))
-        );
+        let row = s.decide_approval("a1", "allow-always", "local:ops", true).unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.decision.as_deref()), ("allowed", Some("allow-always")));
         assert!(s.granted("main", "fp").unwrap());
         assert!(!s.granted("other", "fp").unwrap());
         match s.decide_approval("a1", "deny", "hub:x", true).unwrap() {
             Err(DecideRefused::Settled(r)) => assert_eq!(r.status, "allowed"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            s.decide_approval("nope", "deny", "x", true).unwrap(),
-            Err(DecideRefused::NotFound)
-        );
-        let actions: Vec<_> = s
-            .audit_log(10)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.action)
-            .collect();
+        assert_eq!(s.decide_approval("nope", "deny", "x", true).unwrap(), Err(DecideRefused::NotFound));
+        let actions: Vec<_> = s.audit_log(10).unwrap().into_iter().map(|e| e.action).collect();
         assert_eq!(actions, ["approval.allow-always", "tool.gate"]);
     }
 
@@ -586,22 +523,12 @@ mod tests {
         record(&s, decision(Some(hold("new", 60_000)), None));
         assert_eq!(s.expire_approvals().unwrap(), ["old"]);
         assert_eq!(s.approval("old").unwrap().unwrap().status, "expired");
-        assert!(matches!(
-            s.decide_approval("old", "allow-once", "x", true).unwrap(),
-            Err(DecideRefused::Settled(_))
-        ));
-        let owed: Vec<_> = s
-            .approvals_unpushed(10)
-            .unwrap()
-            .into_iter()
-            .map(|a| (a.id, a.status))
-            .collect();
+        assert!(matches!(s.decide_approval("old", "allow-once", "x", true).unwrap(), Err(DecideRefused::Settled(_))));
+        let owed: Vec<_> = s.approvals_unpushed(10).unwrap().into_iter().map(|a| (a.id, a.status)).collect();
         assert_eq!(owed.len(), 2);
         s.approvals_pushed(&owed).unwrap();
         assert!(s.approvals_unpushed(10).unwrap().is_empty());
-        s.decide_approval("new", "deny", "x", true)
-            .unwrap()
-            .unwrap();
+        s.decide_approval("new", "deny", "x", true).unwrap().unwrap();
         assert_eq!(s.approvals_unpushed(10).unwrap()[0].status, "denied");
     }
 
@@ -616,10 +543,7 @@ mod tests {
         let out = s.record_tool_decisions(&batch).unwrap();
         assert_eq!(out[0], None);
         assert_eq!(out[1].as_ref().unwrap().response, "a");
-        assert_eq!(
-            s.idempotent_reply("agent", "k1").unwrap().unwrap().request,
-            "h1"
-        );
+        assert_eq!(s.idempotent_reply("agent", "k1").unwrap().unwrap().request, "h1");
         assert_eq!(s.audit_log(10).unwrap().len(), 2);
     }
 

@@ -255,17 +255,28 @@ impl Store {
     /// audit it. Refuses, inside the same transaction, a revision below the
     /// highest accepted or a revision already taken by another digest, so
     /// two activations racing cannot both pass the check.
-    pub fn activate(&self, bundle: &BundleRecord, actor: &str, action: &str, detail: &str) -> Result<Result<(), String>, StoreError> {
+    pub fn activate(
+        &self,
+        bundle: &BundleRecord,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<Result<(), String>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let known: Option<String> = tx
-            .query_row("SELECT digest FROM bundle_history WHERE revision = ?1", params![bundle.revision as i64], |r| r.get(0))
+            .query_row("SELECT digest FROM bundle_history WHERE revision = ?1", params![bundle.revision as i64], |r| {
+                r.get(0)
+            })
             .optional()?;
         // A rollback re-activates a bundle already in the history, and only that.
         let is_rollback = action == "policy.rollback";
         let highest: Option<i64> = tx.query_row("SELECT MAX(revision) FROM bundle_history", [], |r| r.get(0))?;
         if let Some(h) = highest.filter(|h| (bundle.revision as i64) < *h && !is_rollback) {
-            return Ok(Err(format!("downgrade: revision {} is below the highest accepted revision {h}", bundle.revision)));
+            return Ok(Err(format!(
+                "downgrade: revision {} is below the highest accepted revision {h}",
+                bundle.revision
+            )));
         }
         match known {
             Some(d) if d != bundle.digest => {
@@ -405,7 +416,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let current: Option<(i64, i64)> = tx
-            .query_row("SELECT version, created_at FROM secrets WHERE name = ?1", params![name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT version, created_at FROM secrets WHERE name = ?1", params![name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let version = current.map_or(1, |(v, _)| v as u64 + 1);
         let (hosts, inject, ciphertext) = match make(version) {
@@ -462,7 +475,14 @@ impl Store {
                 return Ok(Err(format!("{} changed during the rotation; nothing was rotated", row.name)));
             }
         }
-        insert_audit(&tx, now_ms(), actor, "vault.rotate-identity", "vault", &format!("{} secrets re-encrypted", rows.len()))?;
+        insert_audit(
+            &tx,
+            now_ms(),
+            actor,
+            "vault.rotate-identity",
+            "vault",
+            &format!("{} secrets re-encrypted", rows.len()),
+        )?;
         tx.commit()?;
         Ok(Ok(rows.len()))
     }
@@ -545,9 +565,7 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT hour, agent, model, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= ?1 ORDER BY hour, agent, model",
         )?;
-        let rows = stmt
-            .query_map(params![since_hour], usage_bucket)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map(params![since_hour], usage_bucket)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -605,7 +623,14 @@ fn put_attempt(c: &Connection, at: i64, source: &str, outcome: &str, error: Opti
     Ok(())
 }
 
-fn insert_audit(c: &Connection, at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+fn insert_audit(
+    c: &Connection,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![at, actor, action, subject, detail],

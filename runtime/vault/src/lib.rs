@@ -442,7 +442,8 @@ fn read_identity(path: &Path) -> Result<age::x25519::Identity, VaultError> {
 fn write_identity(path: &Path, id: &age::x25519::Identity) -> Result<(), VaultError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| id_err(path, e.to_string()))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600)).map_err(|e| id_err(path, e.to_string()))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| id_err(path, e.to_string()))?;
     let body = Zeroizing::new(format!(
         "# Warden vault identity (age X25519). Without it the vault cannot be read: back it up.\n# public key: {}\n{}\n",
         id.to_public(),

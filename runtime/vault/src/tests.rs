@@ -20,8 +20,14 @@ fn set_get_list_remove() {
     let (v, _) = vault(dir.path());
     let mode = std::fs::metadata(dir.path().join("identity.txt")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert_eq!(v.set("openai", Zeroizing::new("sk-test-123456".into()), hosts(&["api.openai.com"]), bearer(), "t").unwrap(), 1);
-    assert_eq!(v.set("openai", Zeroizing::new("sk-test-abcdef".into()), hosts(&["api.openai.com"]), bearer(), "t").unwrap(), 2);
+    assert_eq!(
+        v.set("openai", Zeroizing::new("sk-test-123456".into()), hosts(&["api.openai.com"]), bearer(), "t").unwrap(),
+        1
+    );
+    assert_eq!(
+        v.set("openai", Zeroizing::new("sk-test-abcdef".into()), hosts(&["api.openai.com"]), bearer(), "t").unwrap(),
+        2
+    );
     let s = v.get("openai").unwrap();
     assert_eq!(s.value.as_str(), "sk-test-abcdef");
     assert_eq!(s.info.version, 2);
@@ -43,7 +49,8 @@ fn set_get_list_remove() {
 fn the_ciphertext_is_not_the_value_and_the_file_has_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let (v, _) = vault(dir.path());
-    v.set("k", Zeroizing::new("a-very-secret-value-123".into()), hosts(&["*.example.com"]), Injection::Substitute, "t").unwrap();
+    v.set("k", Zeroizing::new("a-very-secret-value-123".into()), hosts(&["*.example.com"]), Injection::Substitute, "t")
+        .unwrap();
     drop(v);
     for f in std::fs::read_dir(dir.path()).unwrap() {
         let bytes = std::fs::read(f.unwrap().path()).unwrap();
@@ -92,7 +99,8 @@ fn rotation_re_encrypts_everything_and_survives_a_crash_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (v, store) = vault(dir.path());
     for i in 0..5 {
-        v.set(&format!("s{i}"), Zeroizing::new(format!("secret-value-{i}")), hosts(&["x.example.com"]), bearer(), "t").unwrap();
+        v.set(&format!("s{i}"), Zeroizing::new(format!("secret-value-{i}")), hosts(&["x.example.com"]), bearer(), "t")
+            .unwrap();
     }
     let id = dir.path().join("identity.txt");
     let before = std::fs::read_to_string(&id).unwrap();

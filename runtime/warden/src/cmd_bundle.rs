@@ -78,7 +78,10 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let not_before = match not_before {
                 Some(t) => manifest::parse_rfc3339(&t).map_err(anyhow::Error::msg)?,
                 // Whole seconds: the manifest stores seconds.
-                None => SystemTime::UNIX_EPOCH + Duration::from_secs(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs()),
+                None => {
+                    SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs())
+                }
             };
             let expires_at = match expires_at {
                 Some(t) => manifest::parse_rfc3339(&t).map_err(anyhow::Error::msg)?,
@@ -88,7 +91,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Some(n) => n,
                 None => dir_name(&dir)?,
             };
-            let files = archive::read_dir(&dir, &bundle::Limits::default()).with_context(|| format!("{}", dir.display()))?;
+            let files =
+                archive::read_dir(&dir, &bundle::Limits::default()).with_context(|| format!("{}", dir.display()))?;
             let opts = BuildOptions { name, tenant, revision, not_before, expires_at, min_runtime };
             let built = bundle::build(files, &opts).map_err(anyhow::Error::msg)?;
             // Compile before packing: a bundle whose rules do not compile is
@@ -104,7 +108,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Sign { file, key } => {
             let text = std::fs::read_to_string(&key).with_context(|| format!("cannot read key {}", key.display()))?;
             let key = SecretKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
-            let files = archive::read_path(&file, &bundle::Limits::default()).with_context(|| format!("{}", file.display()))?;
+            let files =
+                archive::read_path(&file, &bundle::Limits::default()).with_context(|| format!("{}", file.display()))?;
             let signed = bundle::sign(files, &key).with_context(|| format!("cannot sign {}", file.display()))?;
             write_atomic(&file, &archive::write_tar_gz(&signed))?;
             println!("signed {} with key {}", file.display(), key.public().id());
@@ -121,7 +126,12 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(v) => {
                     println!(
                         "ok: {} revision {} for tenant {}, digest {}, signed by {}, valid until {}",
-                        v.manifest.name, v.manifest.revision, v.manifest.tenant, v.digest, v.signed_by, v.manifest.expires_at
+                        v.manifest.name,
+                        v.manifest.revision,
+                        v.manifest.tenant,
+                        v.digest,
+                        v.signed_by,
+                        v.manifest.expires_at
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -136,7 +146,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn test(path: &Path) -> anyhow::Result<ExitCode> {
-    let mut files = archive::read_path(path, &bundle::Limits::default()).with_context(|| format!("{}", path.display()))?;
+    let mut files =
+        archive::read_path(path, &bundle::Limits::default()).with_context(|| format!("{}", path.display()))?;
     files.remove(bundle::MANIFEST);
     files.remove(bundle::SIGNATURE);
     let source = PolicySource::from_files(files, &path.display().to_string())?;

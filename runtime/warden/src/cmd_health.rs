@@ -24,11 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A server bound to every address answers on loopback.
     if addr.ip().is_unspecified() {
         addr = SocketAddr::new(
-            if addr.is_ipv4() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-            },
+            if addr.is_ipv4() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) },
             addr.port(),
         );
     }
@@ -36,9 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut conn = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| anyhow::anyhow!("cannot reach the control API at {addr}: {e}"))?;
     conn.set_read_timeout(Some(timeout))?;
-    conn.write_all(
-        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
+    conn.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
     let mut head = [0u8; 64];
     let n = conn.read(&mut head)?;
     let line = String::from_utf8_lossy(&head[..n]);
@@ -46,9 +40,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("ok");
         Ok(ExitCode::SUCCESS)
     } else {
-        anyhow::bail!(
-            "the control API at {addr} answered {:?}",
-            line.lines().next().unwrap_or("")
-        )
+        anyhow::bail!("the control API at {addr} answered {:?}", line.lines().next().unwrap_or(""))
     }
 }

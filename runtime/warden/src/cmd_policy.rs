@@ -67,7 +67,10 @@ pub enum Command {
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     let state = match &cmd {
-        Command::Status { state } | Command::Activate { state, .. } | Command::Rollback { state, .. } | Command::History { state } => state,
+        Command::Status { state }
+        | Command::Activate { state, .. }
+        | Command::Rollback { state, .. }
+        | Command::History { state } => state,
     };
     let cfg = state.config()?;
     let dir = StateDir::open(&cfg.state_dir()?)?;
@@ -88,7 +91,10 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let active = store.active()?.map(|a| a.bundle.digest);
             for r in store.history()? {
                 let mark = if active.as_deref() == Some(&r.digest) { "*" } else { " " };
-                println!("{mark} revision {:>5}  {}  {}  signed by {}  from {}", r.revision, r.digest, r.name, r.signed_by, r.source);
+                println!(
+                    "{mark} revision {:>5}  {}  {}  signed by {}  from {}",
+                    r.revision, r.digest, r.name, r.signed_by, r.source
+                );
             }
             for e in store.audit_log(50)? {
                 println!("audit #{} {} {} {} {} {}", e.id, e.at, e.actor, e.action, e.subject, e.detail);

@@ -43,8 +43,7 @@ fn test(policy: &PolicyArg) -> anyhow::Result<ExitCode> {
     let src = policy.load()?;
     let engine = src.compile()?;
     let failures = engine.check_examples();
-    let examples: usize =
-        src.rules.iter().map(|r| r.examples.positive.len() + r.examples.negative.len()).sum();
+    let examples: usize = src.rules.iter().map(|r| r.examples.positive.len() + r.examples.negative.len()).sum();
     let mut err = std::io::stderr().lock();
     for f in &failures {
         writeln!(err, "FAIL {f}")?;

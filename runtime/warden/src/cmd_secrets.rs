@@ -110,7 +110,15 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{:<24} {:>7}  {:<19}  {:<40}  INJECT", "NAME", "VERSION", "UPDATED", "HOSTS")?;
                 for s in list {
                     let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
-                    writeln!(out, "{:<24} {:>7}  {:<19}  {:<40}  {}", s.name, s.version, date(s.updated_at), hosts.join(","), s.inject)?;
+                    writeln!(
+                        out,
+                        "{:<24} {:>7}  {:<19}  {:<40}  {}",
+                        s.name,
+                        s.version,
+                        date(s.updated_at),
+                        hosts.join(","),
+                        s.inject
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -37,9 +37,7 @@ impl GroupCommit {
     /// when a request with the same idempotency key committed first.
     pub fn record(&self, d: DecisionRecord) -> Reply {
         let (done, wait) = sync_channel(1);
-        self.tx
-            .send((d, done))
-            .map_err(|_| "the decision writer has stopped".to_string())?;
+        self.tx.send((d, done)).map_err(|_| "the decision writer has stopped".to_string())?;
         wait.recv().map_err(|_| "the decision writer has stopped".to_string())?
     }
 }

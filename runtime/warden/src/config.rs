@@ -95,7 +95,13 @@ pub struct HubConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { url: None, registration_token: None, node_name: None, heartbeat: "30s".into(), uptime_kuma_url: None }
+        HubConfig {
+            url: None,
+            registration_token: None,
+            node_name: None,
+            heartbeat: "30s".into(),
+            uptime_kuma_url: None,
+        }
     }
 }
 
@@ -274,9 +280,9 @@ pub fn default_state_dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d).join("warden"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context(
-        "no state directory: set --state-dir, WARDEN_STATE_DIR, state_dir in the config, or HOME",
-    )?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("no state directory: set --state-dir, WARDEN_STATE_DIR, state_dir in the config, or HOME")?;
     Ok(PathBuf::from(home).join(".local/share/warden"))
 }
 
@@ -286,7 +292,8 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let mut cfg: Config = toml::from_str("[control]\nlisten = \"127.0.0.1:1\"\n[policy]\npoll_min = \"5s\"\n").unwrap();
+        let mut cfg: Config =
+            toml::from_str("[control]\nlisten = \"127.0.0.1:1\"\n[policy]\npoll_min = \"5s\"\n").unwrap();
         let env = |k: &str| match k {
             "WARDEN_CONTROL_LISTEN" => Some("127.0.0.1:2".to_string()),
             "WARDEN_POLICY_TRUST" => Some("a, b".to_string()),

@@ -70,7 +70,11 @@ fn usage_writer(store: Arc<warden_store::Store>, rx: std::sync::mpsc::Receiver<(
 
 impl EgressContext {
     /// Wire the gateway to `activator` and `vault`.
-    pub fn new(activator: Arc<Activator>, vault: Arc<Vault>, metrics: Arc<crate::metrics::Metrics>) -> anyhow::Result<EgressContext> {
+    pub fn new(
+        activator: Arc<Activator>,
+        vault: Arc<Vault>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<EgressContext> {
         let stamp = activator.store().secrets_stamp()?;
         let exact = vault.exact_set()?;
         let (tx, rx) = std::sync::mpsc::channel();

@@ -146,11 +146,7 @@ impl Gate {
 
     /// Decide one call. `idem` is `(scope, key, request hash)`: a call with a
     /// key already answered gets the stored reply.
-    pub fn execute(
-        &self,
-        req: ExecuteRequest,
-        idem: Option<(&str, &str, &str)>,
-    ) -> Result<Reply, GateError> {
+    pub fn execute(&self, req: ExecuteRequest, idem: Option<(&str, &str, &str)>) -> Result<Reply, GateError> {
         if let Some((scope, key, hash)) = idem {
             if let Some(earlier) = self.store().idempotent_reply(scope, key)? {
                 return replay(earlier, hash);
@@ -158,25 +154,17 @@ impl Gate {
         }
         let tool = req.tool_name.trim();
         if tool.is_empty() || tool.len() > MAX_NAME {
-            return Err(GateError::Invalid(format!(
-                "tool_name must be 1-{MAX_NAME} characters"
-            )));
+            return Err(GateError::Invalid(format!("tool_name must be 1-{MAX_NAME} characters")));
         }
         if req.session_id.len() > MAX_NAME || req.agent_id.len() > MAX_NAME {
-            return Err(GateError::Invalid(format!(
-                "session_id and agent_id must be at most {MAX_NAME} characters"
-            )));
+            return Err(GateError::Invalid(format!("session_id and agent_id must be at most {MAX_NAME} characters")));
         }
         let args = match req.tool_args {
             Value::Null => Value::Object(Default::default()),
             v @ Value::Object(_) => v,
             _ => return Err(GateError::Invalid("tool_args must be a JSON object".into())),
         };
-        let agent = if req.agent_id.is_empty() {
-            "default"
-        } else {
-            req.agent_id.as_str()
-        };
+        let agent = if req.agent_id.is_empty() { "default" } else { req.agent_id.as_str() };
         let args_json = serde_json::to_string(&args).expect("a Value serialises");
 
         let policy = self.activator.current();
@@ -191,10 +179,7 @@ impl Gate {
             && self.store().granted(agent, &fingerprint)?
         {
             verdict.decision = Decision::Execute;
-            verdict.reason = format!(
-                "allowed always for this agent and these arguments ({})",
-                verdict.reason
-            );
+            verdict.reason = format!("allowed always for this agent and these arguments ({})", verdict.reason);
         }
         let hold = (verdict.decision == Decision::Gate).then(|| NewApproval {
             id: new_id(),
@@ -212,9 +197,7 @@ impl Gate {
             tier: verdict.tier.as_str().to_string(),
             reason: verdict.reason.clone(),
             approval_id: hold.as_ref().map(|h| h.id.clone()),
-            expires_at: hold
-                .as_ref()
-                .map(|h| rfc3339_ms(warden_store::now_ms() + h.ttl_ms)),
+            expires_at: hold.as_ref().map(|h| rfc3339_ms(warden_store::now_ms() + h.ttl_ms)),
             tool_args: clean,
             redacted: findings.len(),
         };
@@ -226,9 +209,7 @@ impl Gate {
             verdict.tier.as_str(),
             req.session_id,
             verdict.reason,
-            hold.as_ref()
-                .map(|h| format!(" approval {}", h.id))
-                .unwrap_or_default()
+            hold.as_ref().map(|h| format!(" approval {}", h.id)).unwrap_or_default()
         );
         let approval_id = hold.as_ref().map(|h| h.id.clone());
         let record = DecisionRecord {
@@ -249,8 +230,7 @@ impl Gate {
             // Another request with the same key committed first.
             return replay(earlier, idem.map(|k| k.2).unwrap_or_default());
         }
-        self.metrics
-            .decided(verdict.tier.as_str(), verdict.decision.as_str());
+        self.metrics.decided(verdict.tier.as_str(), verdict.decision.as_str());
         tracing::info!(
             tool,
             agent,
@@ -285,29 +265,20 @@ impl Gate {
             )));
         }
         if by.trim().is_empty() || by.len() > MAX_NAME {
-            return Err(GateError::Invalid(format!(
-                "by must name who decided (1-{MAX_NAME} characters)"
-            )));
+            return Err(GateError::Invalid(format!("by must name who decided (1-{MAX_NAME} characters)")));
         }
         // CRITICAL_RED always needs a fresh human decision: allow-always
         // answers this call only.
-        let grantable = self
-            .store()
-            .approval(id)?
-            .is_some_and(|a| a.tier != Tier::CriticalRed.as_str());
+        let grantable = self.store().approval(id)?.is_some_and(|a| a.tier != Tier::CriticalRed.as_str());
         let row = match self.store().decide_approval(id, decision, by, grantable)? {
             Ok(row) => row,
             Err(DecideRefused::NotFound) => return Err(GateError::NotFound(id.to_string())),
             // The same answer from the same person again (a retry whose
             // reply was lost) is a success, not a conflict.
             Err(DecideRefused::Settled(row))
-                if row.decision.as_deref() == Some(decision)
-                    && row.decided_by.as_deref() == Some(by) =>
+                if row.decision.as_deref() == Some(decision) && row.decided_by.as_deref() == Some(by) =>
             {
-                return Ok((
-                    200,
-                    serde_json::to_string(&view(&row)).expect("a view serialises"),
-                ));
+                return Ok((200, serde_json::to_string(&view(&row)).expect("a view serialises")));
             }
             Err(DecideRefused::Settled(row)) => return Err(GateError::Settled(row)),
         };
@@ -315,8 +286,7 @@ impl Gate {
         if let Some(k) = idem {
             self.store().remember_reply(k, 200, &body)?;
         }
-        self.metrics
-            .decided(&row.tier, &format!("approval-{decision}"));
+        self.metrics.decided(&row.tier, &format!("approval-{decision}"));
         tracing::info!(approval = id, decision, by, "approval decided");
         self.notify();
         Ok((200, body))
@@ -334,16 +304,10 @@ impl Gate {
 
     /// The approval, expired first if it is due.
     pub fn approval(&self, id: &str) -> Result<Approval, GateError> {
-        let row = self
-            .store()
-            .approval(id)?
-            .ok_or_else(|| GateError::NotFound(id.to_string()))?;
+        let row = self.store().approval(id)?.ok_or_else(|| GateError::NotFound(id.to_string()))?;
         if row.status == "pending" && row.expires_at <= warden_store::now_ms() {
             self.expire()?;
-            return self
-                .store()
-                .approval(id)?
-                .ok_or_else(|| GateError::NotFound(id.to_string()));
+            return self.store().approval(id)?.ok_or_else(|| GateError::NotFound(id.to_string()));
         }
         Ok(row)
     }
@@ -391,17 +355,11 @@ fn fingerprint(agent: &str, tool: &str, args_json: &str) -> String {
 fn new_id() -> String {
     let mut b = [0u8; 10];
     getrandom::fill(&mut b).expect("the OS random source");
-    format!(
-        "apr_{}",
-        b.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("apr_{}", b.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// Redact every string in `args` (keys stay), except contact details.
-fn redact_args(
-    args: &Value,
-    engine: &warden_redact::Engine,
-) -> Result<(Value, Vec<Finding>), String> {
+fn redact_args(args: &Value, engine: &warden_redact::Engine) -> Result<(Value, Vec<Finding>), String> {
     let mut session = Session::new();
     let mut found = Vec::new();
     let mut out = args.clone();
@@ -417,9 +375,8 @@ fn walk(
 ) -> Result<(), String> {
     match v {
         Value::String(s) => {
-            let mut findings = engine
-                .find(s)
-                .map_err(|e| format!("redaction failed ({e}); the call is not decided"))?;
+            let mut findings =
+                engine.find(s).map_err(|e| format!("redaction failed ({e}); the call is not decided"))?;
             findings.retain(|f| !CONTACT_LABELS.contains(&&*f.label));
             if !findings.is_empty() {
                 *s = session.apply(s, &findings);

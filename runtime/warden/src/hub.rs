@@ -139,10 +139,7 @@ impl Backoff {
     /// The wait after one more failure: `base * 2^n`, capped, then a random
     /// point in its upper half ("equal jitter").
     fn next(&mut self) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << self.failures.min(16))
-            .min(MAX_BACKOFF);
+        let exp = self.base.saturating_mul(1u32 << self.failures.min(16)).min(MAX_BACKOFF);
         self.failures += 1;
         let half = exp / 2;
         half + crate::policy::poller::jitter(Duration::ZERO, half)
@@ -166,17 +163,7 @@ impl HubLink {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("warden/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(HubLink {
-            settings,
-            client,
-            activator,
-            vault,
-            gate,
-            metrics,
-            dir,
-            fetch_now,
-            started: Instant::now(),
-        })
+        Ok(HubLink { settings, client, activator, vault, gate, metrics, dir, fetch_now, started: Instant::now() })
     }
 
     fn endpoint(&self, path: &str) -> reqwest::Url {
@@ -186,13 +173,7 @@ impl HubLink {
         url
     }
 
-    async fn call(
-        &self,
-        call: &'static str,
-        path: &str,
-        key: Option<&str>,
-        body: &Value,
-    ) -> Result<Value, CallError> {
+    async fn call(&self, call: &'static str, path: &str, key: Option<&str>, body: &Value) -> Result<Value, CallError> {
         let mut req = self
             .client
             .post(self.endpoint(path))
@@ -202,26 +183,16 @@ impl HubLink {
             req = req.bearer_auth(k);
         }
         let result = async {
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| CallError::Transport(crate::policy::poller::without_url(e)))?;
+            let resp = req.send().await.map_err(|e| CallError::Transport(crate::policy::poller::without_url(e)))?;
             let status = resp.status();
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| CallError::Transport(crate::policy::poller::without_url(e)))?;
+            let text = resp.text().await.map_err(|e| CallError::Transport(crate::policy::poller::without_url(e)))?;
             if !status.is_success() {
-                return Err(CallError::Status(
-                    status.as_u16(),
-                    text.chars().take(200).collect(),
-                ));
+                return Err(CallError::Status(status.as_u16(), text.chars().take(200).collect()));
             }
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(&text)
-                .map_err(|e| CallError::Transport(format!("the hub's answer is not JSON: {e}")))
+            serde_json::from_str(&text).map_err(|e| CallError::Transport(format!("the hub's answer is not JSON: {e}")))
         }
         .await;
         self.metrics.hub_call(call, result.is_ok());
@@ -246,7 +217,9 @@ impl HubLink {
             return Ok(creds);
         }
         let Some(token) = &self.settings.registration_token else {
-            anyhow::bail!("this node is not registered with the hub: set hub.registration_token (WARDEN_HUB_REGISTRATION_TOKEN)");
+            anyhow::bail!(
+                "this node is not registered with the hub: set hub.registration_token (WARDEN_HUB_REGISTRATION_TOKEN)"
+            );
         };
         let body = json!({
             "registration_token": token.as_str(),
@@ -254,28 +227,16 @@ impl HubLink {
             "tenant": self.settings.tenant,
             "version": env!("CARGO_PKG_VERSION"),
         });
-        let answer = self
-            .call("register", "/api/v1/nodes/register", None, &body)
-            .await?;
-        let node_id = answer
-            .get("node_id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && s.len() <= 128);
-        let api_key = answer
-            .get("api_key")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
+        let answer = self.call("register", "/api/v1/nodes/register", None, &body).await?;
+        let node_id = answer.get("node_id").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 128);
+        let api_key = answer.get("api_key").and_then(Value::as_str).filter(|s| !s.is_empty());
         let (Some(node_id), Some(api_key)) = (node_id, api_key) else {
             anyhow::bail!("the hub's registration answer lacks node_id or api_key");
         };
         let (node_id, api_key) = (node_id.to_string(), Zeroizing::new(api_key.to_string()));
         let host = self.settings.url.host_str().unwrap_or_default().to_string();
-        let (store, vault, id, key) = (
-            self.activator.store().clone(),
-            self.vault.clone(),
-            node_id.clone(),
-            api_key.clone(),
-        );
+        let (store, vault, id, key) =
+            (self.activator.store().clone(), self.vault.clone(), node_id.clone(), api_key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             // The key first: a node id without a key would never be usable,
             // a key without an id is simply registered again.
@@ -348,11 +309,7 @@ impl HubLink {
                     }
                 }
             }
-            let wake = next_beat.min(if creds.is_some() {
-                next_push
-            } else {
-                next_beat
-            });
+            let wake = next_beat.min(if creds.is_some() { next_push } else { next_beat });
             if wake <= tokio::time::Instant::now() {
                 continue;
             }
@@ -369,22 +326,10 @@ impl HubLink {
         }
     }
 
-    async fn heartbeat(
-        &self,
-        node: &str,
-        key: &str,
-        acks: &[Ack],
-    ) -> Result<Vec<Value>, CallError> {
+    async fn heartbeat(&self, node: &str, key: &str, acks: &[Ack]) -> Result<Vec<Value>, CallError> {
         let mut body = self.telemetry().await;
         body["acks"] = serde_json::to_value(acks).expect("acks serialise");
-        let answer = self
-            .call(
-                "heartbeat",
-                &format!("/api/v1/nodes/{node}/heartbeat"),
-                Some(key),
-                &body,
-            )
-            .await?;
+        let answer = self.call("heartbeat", &format!("/api/v1/nodes/{node}/heartbeat"), Some(key), &body).await?;
         let answer: BeatAnswer = serde_json::from_value(answer).unwrap_or_default();
         Ok(answer.commands)
     }
@@ -393,18 +338,10 @@ impl HubLink {
     async fn apply(&self, commands: Vec<Value>) -> Vec<Ack> {
         let mut acks = Vec::new();
         for raw in commands {
-            let id = raw
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let id = raw.get("id").and_then(Value::as_str).unwrap_or("").to_string();
             let ack = match serde_json::from_value::<Command>(raw) {
                 Ok(cmd) => self.apply_one(cmd).await,
-                Err(e) => Ack {
-                    id,
-                    ok: false,
-                    detail: format!("command not understood: {e}"),
-                },
+                Err(e) => Ack { id, ok: false, detail: format!("command not understood: {e}") },
             };
             tracing::info!(command = %ack.id, ok = ack.ok, detail = %ack.detail, "hub command applied");
             acks.push(ack);
@@ -422,51 +359,19 @@ impl HubLink {
                 let a = self.activator.clone();
                 let r = tokio::task::spawn_blocking(move || a.rollback(&digest, "hub")).await;
                 match r {
-                    Ok(Ok(outcome)) => Ack {
-                        id,
-                        ok: true,
-                        detail: format!("{outcome:?}"),
-                    },
-                    Ok(Err(refused)) => Ack {
-                        id,
-                        ok: false,
-                        detail: refused.0,
-                    },
-                    Err(e) => Ack {
-                        id,
-                        ok: false,
-                        detail: e.to_string(),
-                    },
+                    Ok(Ok(outcome)) => Ack { id, ok: true, detail: format!("{outcome:?}") },
+                    Ok(Err(refused)) => Ack { id, ok: false, detail: refused.0 },
+                    Err(e) => Ack { id, ok: false, detail: e.to_string() },
                 }
             }
-            Command::ResolveApproval {
-                id,
-                approval_id,
-                decision,
-                by,
-            } => {
+            Command::ResolveApproval { id, approval_id, decision, by } => {
                 let gate = self.gate.clone();
                 let by = format!("hub:{}", by.trim());
-                let r = tokio::task::spawn_blocking(move || {
-                    gate.decide(&approval_id, &decision, &by, None)
-                })
-                .await;
+                let r = tokio::task::spawn_blocking(move || gate.decide(&approval_id, &decision, &by, None)).await;
                 match r {
-                    Ok(Ok(_)) => Ack {
-                        id,
-                        ok: true,
-                        detail: "decided".into(),
-                    },
-                    Ok(Err(e)) => Ack {
-                        id,
-                        ok: false,
-                        detail: e.to_string(),
-                    },
-                    Err(e) => Ack {
-                        id,
-                        ok: false,
-                        detail: e.to_string(),
-                    },
+                    Ok(Ok(_)) => Ack { id, ok: true, detail: "decided".into() },
+                    Ok(Err(e)) => Ack { id, ok: false, detail: e.to_string() },
+                    Err(e) => Ack { id, ok: false, detail: e.to_string() },
                 }
             }
         }
@@ -478,10 +383,7 @@ impl HubLink {
             return (true, format!("revision {} is active", active()));
         }
         let Some(now) = &self.fetch_now else {
-            return (
-                false,
-                "no policy.bundle_url is configured on this node".into(),
-            );
+            return (false, "no policy.bundle_url is configured on this node".into());
         };
         let asked = warden_store::now_ms();
         now.trigger();
@@ -492,25 +394,13 @@ impl HubLink {
                 return (true, format!("revision {} is active", active()));
             }
             let store = self.activator.store().clone();
-            if let Ok(Ok(Some(a))) = tokio::task::spawn_blocking(move || store.last_attempt()).await
-            {
+            if let Ok(Ok(Some(a))) = tokio::task::spawn_blocking(move || store.last_attempt()).await {
                 if a.at >= asked && a.outcome != "activated" {
-                    return (
-                        false,
-                        format!(
-                            "revision {revision} not activated: {}",
-                            a.error.unwrap_or(a.outcome)
-                        ),
-                    );
+                    return (false, format!("revision {revision} not activated: {}", a.error.unwrap_or(a.outcome)));
                 }
             }
         }
-        (
-            false,
-            format!(
-                "revision {revision} did not arrive from the bundle URL within the fetch timeout"
-            ),
-        )
+        (false, format!("revision {revision} did not arrive from the bundle URL within the fetch timeout"))
     }
 
     /// Push approvals and usage the hub has not acknowledged.
@@ -527,15 +417,8 @@ impl HubLink {
         .map_err(|e| CallError::Transport(e.to_string()))?;
         let (approvals, usage) = owed;
         if !approvals.is_empty() {
-            let body =
-                json!({"approvals": approvals.iter().map(crate::gate::view).collect::<Vec<_>>()});
-            self.call(
-                "approvals",
-                &format!("/api/v1/nodes/{node}/approvals"),
-                Some(key),
-                &body,
-            )
-            .await?;
+            let body = json!({"approvals": approvals.iter().map(crate::gate::view).collect::<Vec<_>>()});
+            self.call("approvals", &format!("/api/v1/nodes/{node}/approvals"), Some(key), &body).await?;
             let sent: Vec<_> = approvals.into_iter().map(|a| (a.id, a.status)).collect();
             let store = self.activator.store().clone();
             let _ = tokio::task::spawn_blocking(move || store.approvals_pushed(&sent)).await;
@@ -548,13 +431,7 @@ impl HubLink {
                         "requests": b.requests, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens})
                 })
                 .collect();
-            self.call(
-                "usage",
-                &format!("/api/v1/nodes/{node}/usage"),
-                Some(key),
-                &json!({"buckets": buckets}),
-            )
-            .await?;
+            self.call("usage", &format!("/api/v1/nodes/{node}/usage"), Some(key), &json!({"buckets": buckets})).await?;
             let store = self.activator.store().clone();
             let _ = tokio::task::spawn_blocking(move || store.usage_pushed(&usage)).await;
         }
@@ -604,10 +481,7 @@ pub async fn uptime_kuma(
     vault: Arc<Vault>,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(c) => c,
         Err(e) => return tracing::error!(error = %e, "uptime kuma: no HTTP client"),
     };
@@ -633,12 +507,7 @@ pub async fn uptime_kuma(
             };
             q.append_pair("ping", &ping);
         }
-        if let Err(e) = client
-            .get(u)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-        {
+        if let Err(e) = client.get(u).send().await.and_then(|r| r.error_for_status()) {
             tracing::warn!(error = %crate::policy::poller::without_url(e), "uptime kuma push failed");
         }
         tokio::select! {
@@ -652,11 +521,7 @@ pub async fn uptime_kuma(
 fn db_size(dir: &StateDir) -> u64 {
     let db = dir.db();
     let wal = db.with_extension("db-wal");
-    [db, wal]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
+    [db, wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
 /// Total and free bytes of the file system holding `path`.
@@ -687,11 +552,7 @@ pub fn memory() -> (u64, u64, u64) {
     };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    (
-        field(&status, "VmRSS:"),
-        field(&meminfo, "MemTotal:"),
-        field(&meminfo, "MemAvailable:"),
-    )
+    (field(&status, "VmRSS:"), field(&meminfo, "MemTotal:"), field(&meminfo, "MemAvailable:"))
 }
 
 /// CPU seconds this process has used (user + system).
@@ -708,10 +569,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn load1() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0.0)
 }
 
 /// The host name, for `hub.node_name`'s default.
@@ -738,9 +596,7 @@ mod tests {
 
     #[test]
     fn commands_parse_by_type() {
-        let c: Command =
-            serde_json::from_value(json!({"id": "c1", "type": "fetch_bundle", "revision": 3}))
-                .unwrap();
+        let c: Command = serde_json::from_value(json!({"id": "c1", "type": "fetch_bundle", "revision": 3})).unwrap();
         assert!(matches!(c, Command::FetchBundle { revision: 3, .. }));
         let c: Command = serde_json::from_value(
             json!({"id": "c2", "type": "resolve_approval", "approval_id": "apr_1", "decision": "deny", "by": "ann"}),

@@ -86,9 +86,7 @@ fn main() -> ExitCode {
         }
         Command::Serve { config } => {
             init_logs(true);
-            warden::config::Config::load(config.as_deref())
-                .and_then(warden::serve::serve)
-                .map(|()| ExitCode::SUCCESS)
+            warden::config::Config::load(config.as_deref()).and_then(warden::serve::serve).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
@@ -120,7 +118,6 @@ fn init_logs(json: bool) {
 
 /// A reader that went away (`warden redact big.txt | head`) is not an error.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

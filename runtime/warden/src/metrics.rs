@@ -63,25 +63,15 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<Labels, Counter>::default();
-        let latency = Family::<Labels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
+        let latency = Family::<Labels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let redactions = Family::<Labels, Counter>::default();
         let plugin_failures = Family::<Labels, Counter>::default();
         let gate = Family::<Labels, Counter>::default();
         let hub = Family::<Labels, Counter>::default();
         let approvals_pending = Gauge::default();
         let revision = Gauge::default();
-        registry.register(
-            "warden_requests",
-            "Requests served, by port, route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "warden_request_duration_seconds",
-            "Time to the response head, by port",
-            latency.clone(),
-        );
+        registry.register("warden_requests", "Requests served, by port, route and status", requests.clone());
+        registry.register("warden_request_duration_seconds", "Time to the response head, by port", latency.clone());
         registry.register(
             "warden_redactions",
             "Findings redacted from outbound text, by layer and rule",
@@ -92,21 +82,9 @@ impl Metrics {
             "Plugin calls that failed (and failed closed), by plugin and kind",
             plugin_failures.clone(),
         );
-        registry.register(
-            "warden_gate_decisions",
-            "Tool-call decisions, by tier and decision",
-            gate.clone(),
-        );
-        registry.register(
-            "warden_hub_calls",
-            "Calls to the hub, by call and outcome",
-            hub.clone(),
-        );
-        registry.register(
-            "warden_approvals_pending",
-            "Approvals waiting for a decision",
-            approvals_pending.clone(),
-        );
+        registry.register("warden_gate_decisions", "Tool-call decisions, by tier and decision", gate.clone());
+        registry.register("warden_hub_calls", "Calls to the hub, by call and outcome", hub.clone());
+        registry.register("warden_approvals_pending", "Approvals waiting for a decision", approvals_pending.clone());
         registry.register(
             "warden_policy_revision",
             "Revision of the active policy bundle (0: embedded default)",
@@ -137,66 +115,37 @@ impl Metrics {
                 ("status", status.to_string()),
             ])
             .inc();
-        self.latency
-            .get_or_create(&vec![("port", port.to_string())])
-            .observe(elapsed.as_secs_f64());
+        self.latency.get_or_create(&vec![("port", port.to_string())]).observe(elapsed.as_secs_f64());
         let error = status >= 500;
-        self.last_hour
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(self.minute(), error);
+        self.last_hour.lock().unwrap_or_else(|e| e.into_inner()).add(self.minute(), error);
     }
 
     /// Findings redacted by one layer and rule.
     pub fn redacted(&self, layer: &str, rule: &str, n: u64) {
-        self.redactions
-            .get_or_create(&vec![
-                ("layer", layer.to_string()),
-                ("rule", rule_label(rule)),
-            ])
-            .inc_by(n);
-        *self
-            .by_layer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(layer.to_string())
-            .or_insert(0) += n;
+        self.redactions.get_or_create(&vec![("layer", layer.to_string()), ("rule", rule_label(rule))]).inc_by(n);
+        *self.by_layer.lock().unwrap_or_else(|e| e.into_inner()).entry(layer.to_string()).or_insert(0) += n;
     }
 
     /// One tool-call decision.
     pub fn decided(&self, tier: &str, decision: &str) {
-        self.gate
-            .get_or_create(&vec![
-                ("tier", tier.to_string()),
-                ("decision", decision.to_string()),
-            ])
-            .inc();
+        self.gate.get_or_create(&vec![("tier", tier.to_string()), ("decision", decision.to_string())]).inc();
     }
 
     /// One call to the hub.
     pub fn hub_call(&self, call: &'static str, ok: bool) {
         self.hub
-            .get_or_create(&vec![
-                ("call", call.to_string()),
-                ("outcome", if ok { "ok" } else { "error" }.to_string()),
-            ])
+            .get_or_create(&vec![("call", call.to_string()), ("outcome", if ok { "ok" } else { "error" }.to_string())])
             .inc();
     }
 
     /// Redactions so far, summed by layer.
     pub fn redactions_by_layer(&self) -> BTreeMap<String, u64> {
-        self.by_layer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.by_layer.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Requests and server errors in the last hour.
     pub fn last_hour(&self) -> (u64, u64) {
-        self.last_hour
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sum(self.minute())
+        self.last_hour.lock().unwrap_or_else(|e| e.into_inner()).sum(self.minute())
     }
 
     fn minute(&self) -> u64 {
@@ -209,9 +158,7 @@ impl Metrics {
         self.revision.set(s.revision as i64);
         for (plugin, kind, n) in &s.plugin_failures {
             // A counter only goes up: add what happened since the last scrape.
-            let c = self
-                .plugin_failures
-                .get_or_create(&vec![("plugin", plugin.clone()), ("kind", kind.clone())]);
+            let c = self.plugin_failures.get_or_create(&vec![("plugin", plugin.clone()), ("kind", kind.clone())]);
             c.inc_by(n.saturating_sub(c.get()));
         }
         let mut out = String::new();
@@ -226,10 +173,7 @@ fn rule_label(rule: &str) -> String {
     if rule.starts_with("secret:") {
         return "vault".into();
     }
-    rule.chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(64)
-        .collect()
+    rule.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
 }
 
 /// Requests and errors per minute for the last 60 minutes.
@@ -241,9 +185,7 @@ struct LastHour {
 
 impl Default for LastHour {
     fn default() -> Self {
-        LastHour {
-            slots: [(0, 0, 0); 60],
-        }
+        LastHour { slots: [(0, 0, 0); 60] }
     }
 }
 
@@ -258,10 +200,7 @@ impl LastHour {
     }
 
     fn sum(&self, minute: u64) -> (u64, u64) {
-        self.slots
-            .iter()
-            .filter(|s| s.0 + 60 > minute && (s.1 > 0))
-            .fold((0, 0), |acc, s| (acc.0 + s.1, acc.1 + s.2))
+        self.slots.iter().filter(|s| s.0 + 60 > minute && (s.1 > 0)).fold((0, 0), |acc, s| (acc.0 + s.1, acc.1 + s.2))
     }
 }
 
@@ -297,10 +236,7 @@ mod tests {
         assert_eq!(m.last_hour(), (2, 1));
         assert_eq!(m.redactions_by_layer().get("pattern"), Some(&2));
         // A later scrape with the same plugin total does not double it.
-        let again = m.render(&Scraped {
-            plugin_failures: vec![("p".into(), "trap".into(), 4)],
-            ..Default::default()
-        });
+        let again = m.render(&Scraped { plugin_failures: vec![("p".into(), "trap".into(), 4)], ..Default::default() });
         assert!(again.contains("warden_plugin_failures_total{plugin=\"p\",kind=\"trap\"} 4"));
     }
 }

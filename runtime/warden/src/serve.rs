@@ -58,59 +58,23 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let admin_token = crate::state::ensure_token(&dir.admin_token())?;
     let agent_token = crate::state::ensure_token(&dir.agent_token())?;
     let metrics = Arc::new(Metrics::new());
-    let egress_ctx = Arc::new(crate::egress::EgressContext::new(
-        activator.clone(),
-        vault.clone(),
-        metrics.clone(),
-    )?);
-    let approval_ttl = parse_duration(&cfg.gate.approval_ttl)
-        .map_err(|e| anyhow::anyhow!("gate.approval_ttl: {e}"))?;
-    let gate = Arc::new(Gate::new(
-        activator.clone(),
-        egress_ctx.clone(),
-        metrics.clone(),
-        approval_ttl,
-    )?);
+    let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone(), metrics.clone())?);
+    let approval_ttl = parse_duration(&cfg.gate.approval_ttl).map_err(|e| anyhow::anyhow!("gate.approval_ttl: {e}"))?;
+    let gate = Arc::new(Gate::new(activator.clone(), egress_ctx.clone(), metrics.clone(), approval_ttl)?);
     let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {
-        roots.push(
-            std::fs::read(ca)
-                .map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?,
-        );
+        roots.push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("egress.ca_file {}: {e}", ca.display()))?);
     }
-    let idle = parse_duration(&cfg.egress.idle_timeout)
-        .map_err(|e| anyhow::anyhow!("egress.idle_timeout: {e}"))?;
-    let limits = warden_proxy::gateway::Limits {
-        idle,
-        ..Default::default()
-    };
-    let gateway = Arc::new(
-        warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots)
-            .map_err(anyhow::Error::msg)?,
-    );
-    let heartbeat =
-        parse_duration(&cfg.hub.heartbeat).map_err(|e| anyhow::anyhow!("hub.heartbeat: {e}"))?;
-    anyhow::ensure!(
-        heartbeat >= Duration::from_millis(100),
-        "hub.heartbeat must be at least 100ms"
-    );
-    let hub_url = cfg
-        .hub
-        .url
-        .as_deref()
-        .map(|u| http_url("hub.url", u))
-        .transpose()?;
-    let kuma_url = cfg
-        .hub
-        .uptime_kuma_url
-        .as_deref()
-        .map(|u| http_url("hub.uptime_kuma_url", u))
-        .transpose()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("warden")
-        .build()?;
+    let idle = parse_duration(&cfg.egress.idle_timeout).map_err(|e| anyhow::anyhow!("egress.idle_timeout: {e}"))?;
+    let limits = warden_proxy::gateway::Limits { idle, ..Default::default() };
+    let gateway =
+        Arc::new(warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots).map_err(anyhow::Error::msg)?);
+    let heartbeat = parse_duration(&cfg.hub.heartbeat).map_err(|e| anyhow::anyhow!("hub.heartbeat: {e}"))?;
+    anyhow::ensure!(heartbeat >= Duration::from_millis(100), "hub.heartbeat must be at least 100ms");
+    let hub_url = cfg.hub.url.as_deref().map(|u| http_url("hub.url", u)).transpose()?;
+    let kuma_url = cfg.hub.uptime_kuma_url.as_deref().map(|u| http_url("hub.uptime_kuma_url", u)).transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("warden").build()?;
     rt.block_on(async move {
         let shutdown = Arc::new(Notify::new());
         let (stop_tx, stopping) = watch::channel(false);
@@ -139,7 +103,9 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                     }
                     let a = activator.clone();
                     match tokio::task::spawn_blocking(move || a.sync_with_store()).await {
-                        Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "policy sync with the state store failed"),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %format!("{e:#}"), "policy sync with the state store failed")
+                        }
                         Err(e) => tracing::error!(error = %e, "policy sync panicked"),
                         Ok(Ok(_)) => {}
                     }
@@ -173,7 +139,15 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                     fetch_timeout: cfg.policy.duration("fetch_timeout", &cfg.policy.fetch_timeout)?,
                 };
                 let fetch = cfg.policy.bundle_url.is_some().then(|| fetch_now.clone());
-                let link = HubLink::new(settings, activator.clone(), vault.clone(), gate.clone(), metrics.clone(), dir.clone(), fetch)?;
+                let link = HubLink::new(
+                    settings,
+                    activator.clone(),
+                    vault.clone(),
+                    gate.clone(),
+                    metrics.clone(),
+                    dir.clone(),
+                    fetch,
+                )?;
                 Some(tokio::spawn(link.run(stopping.clone())))
             }
             None => None,
@@ -239,10 +213,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
 /// An http(s) URL from the configuration.
 fn http_url(key: &str, text: &str) -> anyhow::Result<reqwest::Url> {
     let url = reqwest::Url::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
-    anyhow::ensure!(
-        matches!(url.scheme(), "http" | "https"),
-        "{key} must be an http(s) URL"
-    );
+    anyhow::ensure!(matches!(url.scheme(), "http" | "https"), "{key} must be an http(s) URL");
     Ok(url)
 }
 
@@ -279,19 +250,11 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 
 pub(crate) async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let (a, v) = (app.activator.clone(), app.vault.clone());
-    let problem = tokio::task::spawn_blocking(move || not_ready(&a, &v))
-        .await
-        .unwrap_or_else(|e| Some(e.to_string()));
+    let problem = tokio::task::spawn_blocking(move || not_ready(&a, &v)).await.unwrap_or_else(|e| Some(e.to_string()));
     let revision = app.activator.current().meta.revision;
     match problem {
-        None => (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "policy_revision": revision})),
-        ),
-        Some(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not ready", "error": why})),
-        ),
+        None => (StatusCode::OK, Json(serde_json::json!({"status": "ready", "policy_revision": revision}))),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not ready", "error": why}))),
     }
 }
 
@@ -309,23 +272,13 @@ pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
     })
     .await
     .unwrap_or_default();
-    (
-        [(
-            "content-type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        app.metrics.render(&scraped),
-    )
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render(&scraped))
 }
 
 pub(crate) async fn policy_status(State(app): State<App>) -> impl IntoResponse {
     let a = app.activator.clone();
     match tokio::task::spawn_blocking(move || a.status()).await {
-        Ok(s) => (
-            StatusCode::OK,
-            Json(serde_json::to_value(s).unwrap_or_default()),
-        )
-            .into_response(),
+        Ok(s) => (StatusCode::OK, Json(serde_json::to_value(s).unwrap_or_default())).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

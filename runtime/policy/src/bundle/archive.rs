@@ -174,14 +174,14 @@ fn clean_dir(raw: &str) -> Result<(), ArchiveError> {
 
 fn check_size(path: &str, size: u64, total: &mut u64, limits: &Limits) -> Result<(), ArchiveError> {
     if size > limits.max_file {
-        return Err(ArchiveError::TooLarge(format!("{path} is {size} bytes, over the {} byte cap per file", limits.max_file)));
+        return Err(ArchiveError::TooLarge(format!(
+            "{path} is {size} bytes, over the {} byte cap per file",
+            limits.max_file
+        )));
     }
     *total += size;
     if *total > limits.max_total {
-        return Err(ArchiveError::TooLarge(format!(
-            "contents exceed the {} byte cap (at {path})",
-            limits.max_total
-        )));
+        return Err(ArchiveError::TooLarge(format!("contents exceed the {} byte cap (at {path})", limits.max_total)));
     }
     Ok(())
 }
@@ -242,7 +242,8 @@ pub fn read_dir(root: &Path, limits: &Limits) -> Result<Files, ArchiveError> {
             if count > limits.max_entries {
                 return Err(ArchiveError::TooLarge(format!("more than {} entries", limits.max_entries)));
             }
-            let name = entry.file_name().into_string().map_err(|n| ArchiveError::Path(n.to_string_lossy().into_owned()))?;
+            let name =
+                entry.file_name().into_string().map_err(|n| ArchiveError::Path(n.to_string_lossy().into_owned()))?;
             let rel = format!("{prefix}{name}");
             let ty = entry.file_type().map_err(io)?;
             if ty.is_dir() {

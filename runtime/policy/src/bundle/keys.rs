@@ -36,8 +36,7 @@ impl PublicKey {
             .strip_prefix(PUBLIC_PREFIX)
             .ok_or_else(|| format!("not a public key: expected \"{PUBLIC_PREFIX}<base64>\""))?;
         let bytes = B64.decode(b64).map_err(|e| format!("public key: bad base64: {e}"))?;
-        let bytes: [u8; 32] =
-            bytes.try_into().map_err(|_| "public key: expected 32 bytes".to_string())?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "public key: expected 32 bytes".to_string())?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("public key: {e}"))?;
         // A weak (small-order) key would accept forged signatures.
         if key.is_weak() {
@@ -89,9 +88,8 @@ impl SecretKey {
             .strip_prefix(SECRET_PREFIX)
             .ok_or_else(|| format!("not a Warden signing key: expected \"{SECRET_PREFIX}<base64>\""))?;
         let bytes = Zeroizing::new(B64.decode(b64).map_err(|_| "signing key: bad base64".to_string())?);
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            bytes.as_slice().try_into().map_err(|_| "signing key: expected 32 bytes".to_string())?,
-        );
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| "signing key: expected 32 bytes".to_string())?);
         Ok(SecretKey { key: SigningKey::from_bytes(&seed) })
     }
 
@@ -234,7 +232,8 @@ mod tests {
 
     #[test]
     fn one_trusted_signature_is_needed_and_every_trusted_one_must_hold() {
-        let (a, b, c) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+        let (a, b, c) =
+            (SecretKey::generate().unwrap(), SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
         let ring = Keyring::new([a.public(), b.public()]);
         let msg = b"manifest";
         let mut sigs = SignatureFile::default();

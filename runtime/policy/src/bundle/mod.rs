@@ -214,7 +214,10 @@ pub fn verify(files: Files, keyring: &Keyring, opts: &VerifyOptions) -> Result<V
     let needed = manifest::parse_version(&manifest.min_runtime);
     let ours = manifest::parse_version(&opts.runtime_version);
     if needed > ours {
-        return Err(VerifyError::RuntimeTooOld { needed: manifest.min_runtime.clone(), ours: opts.runtime_version.clone() });
+        return Err(VerifyError::RuntimeTooOld {
+            needed: manifest.min_runtime.clone(),
+            ours: opts.runtime_version.clone(),
+        });
     }
     if let Some(tenant) = &opts.tenant {
         if manifest.tenant != "*" && &manifest.tenant != tenant {
@@ -360,7 +363,9 @@ mod tests {
 
         let mut t = signed.clone();
         t.insert("rules/a.toml".into(), b"# ruleZ\n".to_vec());
-        assert!(matches!(verify(t, &ring, &VerifyOptions::now()), Err(VerifyError::HashMismatch(p)) if p == "rules/a.toml"));
+        assert!(
+            matches!(verify(t, &ring, &VerifyOptions::now()), Err(VerifyError::HashMismatch(p)) if p == "rules/a.toml")
+        );
 
         let mut t = signed.clone();
         t.insert("rules/b.toml".into(), b"".to_vec());
@@ -377,7 +382,10 @@ mod tests {
         assert!(matches!(verify(t, &ring, &VerifyOptions::now()), Err(VerifyError::MissingSignature)));
 
         let other = Keyring::new([SecretKey::generate().unwrap().public()]);
-        assert!(matches!(verify(signed.clone(), &other, &VerifyOptions::now()), Err(VerifyError::Signature(SignatureError::UnknownKey { .. }))));
+        assert!(matches!(
+            verify(signed.clone(), &other, &VerifyOptions::now()),
+            Err(VerifyError::Signature(SignatureError::UnknownKey { .. }))
+        ));
 
         let later = VerifyOptions { now: SystemTime::now() + Duration::from_secs(7200), ..VerifyOptions::now() };
         assert!(matches!(verify(signed.clone(), &ring, &later), Err(VerifyError::Expired(_))));

@@ -25,13 +25,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Box<Response>>
         return Ok(None);
     };
     match v.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(k.to_string()))
-        }
-        _ => Err(Box::new(fail(
-            StatusCode::BAD_REQUEST,
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-        ))),
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k.to_string())),
+        _ => Err(Box::new(fail(StatusCode::BAD_REQUEST, "Idempotency-Key must be 1-255 visible ASCII characters"))),
     }
 }
 
@@ -46,10 +41,8 @@ fn request_hash(path: &str, body: &[u8]) -> String {
 fn reply(r: Result<Reply, GateError>) -> Response {
     match r {
         Ok((status, body)) => {
-            let mut resp =
-                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
-            resp.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
+            let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+            resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
             resp
         }
         Err(e) => gate_error(e),
@@ -63,19 +56,12 @@ fn gate_error(e: GateError) -> Response {
         GateError::NotFound(_) => fail(StatusCode::NOT_FOUND, e),
         GateError::Settled(row) => {
             let msg = format!("approval {} is already {}", row.id, row.status);
-            (
-                StatusCode::CONFLICT,
-                Json(serde_json::json!({"error": msg, "approval": view(&row)})),
-            )
-                .into_response()
+            (StatusCode::CONFLICT, Json(serde_json::json!({"error": msg, "approval": view(&row)}))).into_response()
         }
         GateError::Unavailable(m) => fail(StatusCode::SERVICE_UNAVAILABLE, m),
         e @ (GateError::Store(_) | GateError::Commit(_)) => {
             tracing::error!(error = %e, "gate: state database failed");
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the state database failed; the call was not decided",
-            )
+            fail(StatusCode::INTERNAL_SERVER_ERROR, "the state database failed; the call was not decided")
         }
     }
 }
@@ -119,10 +105,7 @@ pub(crate) async fn execute(State(app): State<App>, headers: HeaderMap, body: By
     reply(
         blocking(move || {
             let scope = format!("{principal}:tools/execute");
-            gate.execute(
-                req,
-                key.as_deref().map(|k| (scope.as_str(), k, hash.as_str())),
-            )
+            gate.execute(req, key.as_deref().map(|k| (scope.as_str(), k, hash.as_str())))
         })
         .await,
     )
@@ -140,10 +123,7 @@ pub(crate) async fn list(
     let status = q.get("status").cloned();
     if let Some(s) = &status {
         if !matches!(s.as_str(), "pending" | "allowed" | "denied" | "expired") {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "status must be pending, allowed, denied or expired",
-            );
+            return fail(StatusCode::BAD_REQUEST, "status must be pending, allowed, denied or expired");
         }
     }
     let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
@@ -158,10 +138,7 @@ pub(crate) async fn list(
     })
     .await
     {
-        Ok(rows) => {
-            Json(serde_json::json!({"approvals": rows.iter().map(view).collect::<Vec<_>>()}))
-                .into_response()
-        }
+        Ok(rows) => Json(serde_json::json!({"approvals": rows.iter().map(view).collect::<Vec<_>>()})).into_response(),
         Err(e) => gate_error(e),
     }
 }
@@ -180,12 +157,7 @@ pub(crate) async fn get_one(
     let wait = match q.get("wait").map(|w| w.parse::<u64>()) {
         None => 0,
         Some(Ok(n)) if n <= MAX_WAIT_S => n,
-        Some(_) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!("wait must be 0-{MAX_WAIT_S} seconds"),
-            )
-        }
+        Some(_) => return fail(StatusCode::BAD_REQUEST, format!("wait must be 0-{MAX_WAIT_S} seconds")),
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changed = app.gate.subscribe();
@@ -203,8 +175,7 @@ pub(crate) async fn get_one(
         }
         // Wake at a change, at the approval's own expiry, at the deadline,
         // or when the server stops (the client asks again elsewhere).
-        let to_expiry =
-            Duration::from_millis((row.expires_at - warden_store::now_ms()).max(0) as u64);
+        let to_expiry = Duration::from_millis((row.expires_at - warden_store::now_ms()).max(0) as u64);
         let until = deadline.min(now + to_expiry + Duration::from_millis(5));
         tokio::select! {
             _ = changed.changed() => {}
@@ -254,12 +225,7 @@ pub(crate) async fn decide(
         blocking(move || {
             let by = format!("local:{}", b.by.trim());
             let scope = format!("{principal}:approvals");
-            gate.decide(
-                &id,
-                &b.decision,
-                &by,
-                key.as_deref().map(|k| (scope.as_str(), k, hash.as_str())),
-            )
+            gate.decide(&id, &b.decision, &by, key.as_deref().map(|k| (scope.as_str(), k, hash.as_str())))
         })
         .await,
     )

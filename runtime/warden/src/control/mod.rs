@@ -38,21 +38,12 @@ pub(crate) fn fail(status: StatusCode, msg: impl std::fmt::Display) -> Response 
 
 /// Constant-time comparison of a presented token with the expected one.
 fn same(given: &str, want: &str) -> bool {
-    given.len() == want.len()
-        && given
-            .bytes()
-            .zip(want.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    given.len() == want.len() && given.bytes().zip(want.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// Check `Authorization: Bearer <token>` for `role`; on success, the
 /// principal (`agent` or `admin`), which scopes idempotency keys.
-pub(crate) fn authorized(
-    app: &App,
-    headers: &HeaderMap,
-    role: Role,
-) -> Result<&'static str, Box<Response>> {
+pub(crate) fn authorized(app: &App, headers: &HeaderMap, role: Role) -> Result<&'static str, Box<Response>> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -65,15 +56,10 @@ pub(crate) fn authorized(
         return Ok("agent");
     }
     let need = match role {
-        Role::Agent => {
-            "Authorization: Bearer <agent.token or admin.token from the state directory>"
-        }
+        Role::Agent => "Authorization: Bearer <agent.token or admin.token from the state directory>",
         Role::Admin => "Authorization: Bearer <admin.token from the state directory>",
     };
-    Err(Box::new(fail(
-        StatusCode::UNAUTHORIZED,
-        format!("this endpoint needs {need}"),
-    )))
+    Err(Box::new(fail(StatusCode::UNAUTHORIZED, format!("this endpoint needs {need}"))))
 }
 
 /// The router.
@@ -85,19 +71,10 @@ pub(crate) fn router(app: App) -> Router {
         .route("/api/v1/policy", get(crate::serve::policy_status))
         .route("/api/v1/tools/execute", post(gate::execute))
         .route("/api/v1/approvals", get(gate::list))
-        .route(
-            "/api/v1/approvals/{id}",
-            get(gate::get_one).post(gate::decide),
-        )
+        .route("/api/v1/approvals/{id}", get(gate::get_one).post(gate::decide))
         .route("/api/v1/secrets", get(secrets::list_secrets))
-        .route(
-            "/api/v1/secrets/rotate-identity",
-            post(secrets::rotate_identity),
-        )
-        .route(
-            "/api/v1/secrets/{name}",
-            put(secrets::put_secret).delete(secrets::delete_secret),
-        )
+        .route("/api/v1/secrets/rotate-identity", post(secrets::rotate_identity))
+        .route("/api/v1/secrets/{name}", put(secrets::put_secret).delete(secrets::delete_secret))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }
@@ -105,13 +82,9 @@ pub(crate) fn router(app: App) -> Router {
 /// Count every control request by route template and status.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let resp = next.run(req).await;
-    app.metrics
-        .request("control", &route, resp.status().as_u16(), started.elapsed());
+    app.metrics.request("control", &route, resp.status().as_u16(), started.elapsed());
     resp
 }

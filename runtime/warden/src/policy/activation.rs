@@ -141,7 +141,12 @@ pub(crate) fn rfc3339_ms(ms: i64) -> String {
 impl Activator {
     /// Start: load the last-good bundle from the state directory, or the
     /// embedded default when there is none. Needs no network.
-    pub fn start(store: Arc<Store>, bundles_dir: PathBuf, host: PluginHost, settings: Settings) -> anyhow::Result<Activator> {
+    pub fn start(
+        store: Arc<Store>,
+        bundles_dir: PathBuf,
+        host: PluginHost,
+        settings: Settings,
+    ) -> anyhow::Result<Activator> {
         std::fs::create_dir_all(&bundles_dir)?;
         remove_partial_writes(&bundles_dir);
         let (policy, loaded_from, load_error, activated_at) = match store.active()? {
@@ -183,7 +188,8 @@ impl Activator {
 
     /// Activate a `.tar.gz` bundle received from `source`.
     pub fn activate_archive(&self, bytes: &[u8], source: &str) -> Result<Outcome, Refused> {
-        let files = archive::read_tar_gz(bytes, &bundle::Limits::default()).map_err(|e| self.refuse(source, e.to_string()));
+        let files =
+            archive::read_tar_gz(bytes, &bundle::Limits::default()).map_err(|e| self.refuse(source, e.to_string()));
         self.activate_files(files?, Some(bytes), source)
     }
 
@@ -193,7 +199,8 @@ impl Activator {
         let _one = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let mut clock = Phases::start();
         let opts = VerifyOptions { tenant: self.settings.tenant.clone(), ..VerifyOptions::now() };
-        let verified = bundle::verify(files, &self.settings.keyring, &opts).map_err(|e| self.refuse(source, e.to_string()))?;
+        let verified =
+            bundle::verify(files, &self.settings.keyring, &opts).map_err(|e| self.refuse(source, e.to_string()))?;
         if verified.digest == self.current().meta.digest {
             self.confirm();
             let _ = self.store.record_attempt(source, "unchanged", None);
@@ -208,7 +215,10 @@ impl Activator {
         clock.lap("self_test");
         if !report.failures.is_empty() {
             let list: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
-            return Err(self.refuse(source, format!("self-test failed ({} of {}): {}", list.len(), report.cases, list.join("; "))));
+            return Err(self.refuse(
+                source,
+                format!("self-test failed ({} of {}): {}", list.len(), report.cases, list.join("; ")),
+            ));
         }
         let owned;
         let packed = match packed {
@@ -218,7 +228,8 @@ impl Activator {
                 &owned
             }
         };
-        persist(&self.bundles_dir, &verified.digest, packed).map_err(|e| self.refuse(source, format!("persist: {e}")))?;
+        persist(&self.bundles_dir, &verified.digest, packed)
+            .map_err(|e| self.refuse(source, format!("persist: {e}")))?;
         clock.lap("persist");
         let record = BundleRecord {
             digest: verified.digest.clone(),
@@ -282,8 +293,13 @@ impl Activator {
         if digest.len() < 8 {
             return Err("rollback: give at least 8 hex digits of the digest".into());
         }
-        let matches: Vec<_> =
-            self.store.history().map_err(|e| e.to_string())?.into_iter().filter(|r| r.digest.starts_with(digest)).collect();
+        let matches: Vec<_> = self
+            .store
+            .history()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| r.digest.starts_with(digest))
+            .collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().unwrap()),
             0 => Err(format!("rollback: {digest} is not in the accepted history")),
@@ -348,7 +364,11 @@ impl Activator {
         let confirmed = self.status.lock().unwrap_or_else(|e| e.into_inner()).confirmed_at;
         let age = Duration::from_millis((now_ms() - confirmed).max(0) as u64);
         if age > max {
-            return Err(format!("policy is stale: not confirmed for {}s (max_staleness {}s)", age.as_secs(), max.as_secs()));
+            return Err(format!(
+                "policy is stale: not confirmed for {}s (max_staleness {}s)",
+                age.as_secs(),
+                max.as_secs()
+            ));
         }
         Ok(())
     }
@@ -372,7 +392,12 @@ impl Activator {
             highest_revision: self.store.highest_revision().ok().flatten(),
             rules: p.source.rules.len(),
             plugins: p.source.settings.plugins.iter().map(|b| b.name.clone()).collect(),
-            last_attempt: last.map(|a| AttemptStatus { at: rfc3339_ms(a.at), source: a.source, outcome: a.outcome, error: a.error }),
+            last_attempt: last.map(|a| AttemptStatus {
+                at: rfc3339_ms(a.at),
+                source: a.source,
+                outcome: a.outcome,
+                error: a.error,
+            }),
         }
     }
 }
@@ -421,11 +446,16 @@ pub fn embedded(host: &PluginHost) -> anyhow::Result<CompiledPolicy> {
 
 /// Compile a verified bundle (its files minus manifest and signature),
 /// reusing what `previous` compiled from identical inputs.
-pub fn compile_verified(v: &Verified, host: &PluginHost, previous: Option<&CompiledPolicy>) -> anyhow::Result<CompiledPolicy> {
+pub fn compile_verified(
+    v: &Verified,
+    host: &PluginHost,
+    previous: Option<&CompiledPolicy>,
+) -> anyhow::Result<CompiledPolicy> {
     let mut files = v.files.clone();
     files.remove(bundle::MANIFEST);
     files.remove(bundle::SIGNATURE);
-    let source = PolicySource::from_files(files, &format!("bundle {} revision {}", v.manifest.name, v.manifest.revision))?;
+    let source =
+        PolicySource::from_files(files, &format!("bundle {} revision {}", v.manifest.name, v.manifest.revision))?;
     CompiledPolicy::compile(source, BundleMeta::of(v), host, previous)
 }
 

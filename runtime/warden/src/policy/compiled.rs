@@ -124,9 +124,10 @@ impl CompiledPolicy {
         let mut egress_allow = Vec::new();
         for entry in &egress.allow {
             let (host, port) = match entry.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => {
-                    (h, p.parse::<u16>().map_err(|_| anyhow::anyhow!("policy.toml: egress.allow {entry:?}: bad port"))?)
-                }
+                Some((h, p)) if !h.contains(':') => (
+                    h,
+                    p.parse::<u16>().map_err(|_| anyhow::anyhow!("policy.toml: egress.allow {entry:?}: bad port"))?,
+                ),
                 _ => (entry.as_str(), 443),
             };
             let pattern = warden_vault::HostPattern::parse(host)
@@ -136,7 +137,10 @@ impl CompiledPolicy {
         let allow_ranges = egress
             .allow_ranges
             .iter()
-            .map(|r| warden_proxy::ssrf::IpRange::parse(r).map_err(|e| anyhow::anyhow!("policy.toml: egress.allow_ranges: {e}")))
+            .map(|r| {
+                warden_proxy::ssrf::IpRange::parse(r)
+                    .map_err(|e| anyhow::anyhow!("policy.toml: egress.allow_ranges: {e}"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut classifiers = Vec::new();
         let mut detectors = Vec::new();
