@@ -6,43 +6,17 @@ use crate::error::{FailureKind, LoadError, PluginError};
 use crate::host::{failure, LoadedComponent, PluginHost, StoreState, World};
 use crate::limits::Limits;
 
-/// A tool call's risk, from harmless to never-without-a-human.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tier {
-    /// Read-only; runs.
-    Green,
-    /// Changes the tenant's own state.
-    Yellow,
-    /// Talks to the outside world on the tenant's behalf.
-    YellowExternal,
-    /// Destructive.
-    Red,
-    /// Never without an explicit human decision.
-    CriticalRed,
-}
+pub use warden_domain::Tier;
 
-impl Tier {
-    /// The tier's name on the wire (`yellow-external`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Green => "green",
-            Tier::Yellow => "yellow",
-            Tier::YellowExternal => "yellow-external",
-            Tier::Red => "red",
-            Tier::CriticalRed => "critical-red",
-        }
-    }
-}
-
-impl From<wit::Tier> for Tier {
-    fn from(t: wit::Tier) -> Tier {
-        match t {
-            wit::Tier::Green => Tier::Green,
-            wit::Tier::Yellow => Tier::Yellow,
-            wit::Tier::YellowExternal => Tier::YellowExternal,
-            wit::Tier::Red => Tier::Red,
-            wit::Tier::CriticalRed => Tier::CriticalRed,
-        }
+/// The WIT mirror of [`Tier`] becomes the domain type here, at the plugin
+/// boundary, and nowhere else.
+fn tier_from_wit(t: wit::Tier) -> Tier {
+    match t {
+        wit::Tier::Green => Tier::Green,
+        wit::Tier::Yellow => Tier::Yellow,
+        wit::Tier::YellowExternal => Tier::YellowExternal,
+        wit::Tier::Red => Tier::Red,
+        wit::Tier::CriticalRed => Tier::CriticalRed,
     }
 }
 
@@ -130,6 +104,6 @@ impl ClassifierPlugin {
         if v.reason.len() > MAX_REASON {
             return Err(fail(FailureKind::InvalidResult, format!("reason of {} bytes > {MAX_REASON}", v.reason.len())));
         }
-        Ok(Classification { tier: v.tier.into(), reason: v.reason })
+        Ok(Classification { tier: tier_from_wit(v.tier), reason: v.reason })
     }
 }

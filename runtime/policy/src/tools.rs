@@ -14,59 +14,9 @@
 //! | CRITICAL_RED | gate | gate | gate |
 
 use regex_automata::meta::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// A tool call's risk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Tier {
-    /// Read-only.
-    Green,
-    /// Changes the tenant's own state.
-    Yellow,
-    /// Talks to the outside world on the tenant's behalf.
-    YellowExternal,
-    /// Destructive.
-    Red,
-    /// Never without an explicit human decision.
-    CriticalRed,
-}
-
-impl Tier {
-    /// `GREEN`, `YELLOW_EXTERNAL`, ...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Green => "GREEN",
-            Tier::Yellow => "YELLOW",
-            Tier::YellowExternal => "YELLOW_EXTERNAL",
-            Tier::Red => "RED",
-            Tier::CriticalRed => "CRITICAL_RED",
-        }
-    }
-}
-
-/// What the gate does with a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Run it.
-    Execute,
-    /// Refuse it.
-    Deny,
-    /// Hold it for a human.
-    Gate,
-}
-
-impl Decision {
-    /// `execute`, `deny`, `gate`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Execute => "execute",
-            Decision::Deny => "deny",
-            Decision::Gate => "gate",
-        }
-    }
-}
+pub use warden_domain::{Decision, Tier};
 
 /// `[tools]` in `policy.toml`.
 #[derive(Clone, Debug, Deserialize)]

@@ -198,7 +198,7 @@ impl CompiledPolicy {
             }
             match c.classify(&call) {
                 Ok(v) => {
-                    let t = tier_of(v.tier);
+                    let t = v.tier;
                     if t > tier {
                         tier = t;
                         reason = v.reason;
@@ -230,16 +230,6 @@ fn rules_key(source: &PolicySource) -> [u8; 32] {
     }
     h.update(format!("{:?}", source.settings.redaction).as_bytes());
     h.finalize().into()
-}
-
-fn tier_of(t: warden_plugin_host::Tier) -> Tier {
-    match t {
-        warden_plugin_host::Tier::Green => Tier::Green,
-        warden_plugin_host::Tier::Yellow => Tier::Yellow,
-        warden_plugin_host::Tier::YellowExternal => Tier::YellowExternal,
-        warden_plugin_host::Tier::Red => Tier::Red,
-        warden_plugin_host::Tier::CriticalRed => Tier::CriticalRed,
-    }
 }
 
 impl Subject for CompiledPolicy {
