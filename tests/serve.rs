@@ -266,15 +266,12 @@ fn hub_commands_apply_and_approvals_resolve_through_the_hub() {
     wait_for("the approval pushed after the outage", &server, || {
         hub.with(|h| h.approvals.iter().any(|a| a["id"] == second_id.as_str()))
     });
-    // By default the agent-side token may answer locally too.
+    // By default the agent-side token asks and waits but never answers:
+    // the operator's token (or the hub) does.
     let deny = json!({"decision": "deny", "by": "tester"}).to_string();
-    let (code, row) = server.control(
-        "POST",
-        &format!("/api/v1/approvals/{second_id}"),
-        Some(&server.token("agent")),
-        &[],
-        Some(&deny),
-    );
+    let path = format!("/api/v1/approvals/{second_id}");
+    assert_eq!(server.control("POST", &path, Some(&server.token("agent")), &[], Some(&deny)).0, 401);
+    let (code, row) = server.control("POST", &path, Some(&server.token("admin")), &[], Some(&deny));
     assert_eq!(code, 200, "{row}");
     assert_eq!(json_of(&row)["status"], "denied");
 
@@ -369,9 +366,14 @@ fn the_gate_decides_redacts_and_holds_calls_for_a_human() {
     // allow-always: the same call runs from now on ...
     let (_, again) = execute(&server, "message", json!({"to": "ann@example.com"}), &[]);
     assert_eq!(again["decision"], "execute", "{again}");
-    // ... but not for CRITICAL_RED, which always needs a fresh decision.
+    // ... but not for CRITICAL_RED, which always needs a fresh decision:
+    // its answer runs the call it answered, once, and grants nothing more.
     let cpath = format!("/api/v1/approvals/{critical}");
     assert_eq!(server.control("POST", &cpath, Some(&server.token("admin")), &[], Some(&decide)).0, 200);
+    let (_, r) = execute(&server, "exec", json!({"command": "sudo reboot now"}), &[]);
+    assert_eq!(r["decision"], "execute", "the approved call's one run: {r}");
+    let (code, seen) = server.control("GET", &cpath, Some(&server.token("agent")), &[], None);
+    assert_eq!((code, json_of(&seen)["status"].as_str()), (200, Some("consumed")), "{seen}");
     let (_, r) = execute(&server, "exec", json!({"command": "sudo reboot now"}), &[]);
     assert_eq!(r["decision"], "gate");
 
@@ -507,7 +509,7 @@ fn sigterm_mid_request_loses_nothing() {
     // The usage of the interrupted call and the approval are on disk ...
     let db = warden_store::Store::open(&server.state.join("warden.db")).unwrap();
     assert_eq!(db.usage_since(0).unwrap().iter().map(|b| b.requests).sum::<u64>(), 1);
-    assert_eq!(db.approval(&id).unwrap().unwrap().status, "pending");
+    assert_eq!(db.approval(&id).unwrap().unwrap().status, warden_domain::ApprovalStatus::Pending);
     drop(db);
     // ... and reach the hub once it is back.
     hub.with(|h| h.down = false);

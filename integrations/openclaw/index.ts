@@ -47,7 +47,7 @@ type Decision = {
 };
 
 /** Warden's view of an approval. */
-type Approval = { id: string; status: "pending" | "allowed" | "denied" | "expired"; decision?: string | null; decided_by?: string | null };
+type Approval = { id: string; status: "pending" | "allowed" | "denied" | "expired" | "consumed"; decision?: string | null; decided_by?: string | null };
 
 type PluginApi = {
   pluginConfig?: Config;
@@ -151,7 +151,8 @@ export async function beforeToolCall(client: WardenClient, cfg: Config, event: T
         `Tell the user it needs their approval; the same call made again after it is approved will run.`,
     );
   }
-  return blocked(`Warden approval ${d.approval_id} was ${a.status === "expired" ? "not answered in time" : "denied"} (${d.tier}: ${d.reason}); ${event.toolName} did not run.`);
+  const why = a.status === "expired" ? "not answered in time" : a.status === "consumed" ? "allowed once, and that run was already used" : "denied";
+  return blocked(`Warden approval ${d.approval_id} was ${why} (${d.tier}: ${d.reason}); ${event.toolName} did not run.`);
 }
 
 function readToken(cfg: Config): string {

@@ -1,80 +1,28 @@
-//! Tool-call decisions and approvals, idempotent replies, what the hub has
-//! been sent, and the node's own small settings (schema version 2).
+//! Tool-call decisions and approvals (`approvals`, `approval_grants`).
 //!
 //! - `approvals`: one row per gated call. `status` moves once, from
 //!   `pending` to `allowed`, `denied` or `expired` (an expired approval is a
-//!   deny); the row keeps who decided and when. `pushed` is the status the
-//!   hub last acknowledged, so a row whose `pushed` differs from its
-//!   `status` is still owed to the hub, across restarts.
+//!   deny); the row keeps who decided and when. An `allow-once` approval is
+//!   handed out to the agent once (`consumed_at`), and from then on reads as
+//!   [`ApprovalStatus::Consumed`]. `call_key` identifies the call (session,
+//!   agent, tool, canonical arguments), so a retry of a held call finds its
+//!   approval instead of opening another.
 //! - `approval_grants`: `allow-always` answers: the same agent calling the
-//!   same tool with the same arguments (by fingerprint) runs from then on.
-//! - `idempotency`: the reply given for an `Idempotency-Key`, with a hash of
-//!   the request it answered.
-//! - `usage_pushed`: per hourly usage bucket, the request count the hub has
-//!   acknowledged; a bucket whose count moved since is sent again.
-//! - `node_meta`: small key/value settings (the hub's node id).
+//!   same tool with the same canonical arguments (by fingerprint) runs from
+//!   then on.
 //!
 //! Every tool decision and every approval decision is written to `audit` in
 //! the same transaction as the state it changes.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use warden_domain::{Answer, ApprovalStatus, Tier};
 
-use crate::{insert_audit, now_ms, Store, StoreError, UsageBucket};
-
-pub(crate) const SCHEMA_V2: &str = r#"
-CREATE TABLE IF NOT EXISTS approvals (
-    id          TEXT PRIMARY KEY,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    session_id  TEXT NOT NULL,
-    agent_id    TEXT NOT NULL,
-    tool_name   TEXT NOT NULL,
-    tool_args   TEXT NOT NULL,
-    tier        TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status      TEXT NOT NULL CHECK (status IN ('pending', 'allowed', 'denied', 'expired')),
-    decision    TEXT,
-    decided_by  TEXT,
-    decided_at  INTEGER,
-    pushed      TEXT
-);
-CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status, expires_at);
-CREATE TABLE IF NOT EXISTS approval_grants (
-    agent_id    TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    tool_name   TEXT NOT NULL,
-    granted_by  TEXT NOT NULL,
-    granted_at  INTEGER NOT NULL,
-    PRIMARY KEY (agent_id, fingerprint)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    scope      TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    request    TEXT NOT NULL,
-    status     INTEGER NOT NULL,
-    response   TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-CREATE TABLE IF NOT EXISTS usage_pushed (
-    hour     INTEGER NOT NULL,
-    agent    TEXT NOT NULL,
-    model    TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    PRIMARY KEY (hour, agent, model)
-);
-CREATE TABLE IF NOT EXISTS node_meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"#;
-
-/// How long an idempotent reply is kept.
-const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+use crate::audit::insert_audit;
+use crate::idempotency::{idem_get, idem_put, IdemReply, StoredReply};
+use crate::{now_ms, parsed, Store, StoreError};
 
 /// One approval.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
     /// Id (random, URL-safe).
     pub id: String,
@@ -91,13 +39,13 @@ pub struct Approval {
     /// The arguments as JSON, secrets already redacted.
     pub tool_args: String,
     /// The tier that gated it.
-    pub tier: String,
+    pub tier: Tier,
     /// Why it was gated.
     pub reason: String,
-    /// `pending`, `allowed`, `denied` or `expired`.
-    pub status: String,
-    /// `allow-once`, `allow-always`, `deny`, or `expired`.
-    pub decision: Option<String>,
+    /// Where it stands.
+    pub status: ApprovalStatus,
+    /// The human's answer, once there is one (none for an expired approval).
+    pub answer: Option<Answer>,
     /// Who decided (`hub:<name>`, `local:<name>`, `warden` for expiry).
     pub decided_by: Option<String>,
     /// When, ms since the epoch.
@@ -118,28 +66,16 @@ pub struct NewApproval {
     /// Redacted arguments, JSON.
     pub tool_args: String,
     /// Tier.
-    pub tier: String,
+    pub tier: Tier,
     /// Reason.
     pub reason: String,
-    /// Identifies "the same call" for `allow-always`.
+    /// Identifies "the same call" for `allow-always` (agent, tool, canonical arguments).
     pub fingerprint: String,
+    /// Identifies "the same call again" for retries (also the session).
+    pub call_key: String,
     /// Lifetime in ms.
     pub ttl_ms: i64,
 }
-
-/// A reply stored under an `Idempotency-Key`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredReply {
-    /// Hash of the request it answered.
-    pub request: String,
-    /// HTTP status.
-    pub status: u16,
-    /// Body.
-    pub response: String,
-}
-
-/// An idempotency key to honour: `(scope, key, request hash)`.
-pub type IdemKey<'a> = (&'a str, &'a str, &'a str);
 
 /// Why a decision on an approval was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -160,7 +96,8 @@ pub struct DecisionRecord {
     pub action: String,
     /// The tool.
     pub subject: String,
-    /// Tier, reason, session (never the arguments).
+    /// Tier, reason, session (never the arguments); the approval's id is
+    /// appended by the store, which knows which approval holds the call.
     pub detail: String,
     /// The approval, for a gated call.
     pub hold: Option<NewApproval>,
@@ -168,25 +105,25 @@ pub struct DecisionRecord {
     pub idem: Option<IdemReply>,
 }
 
-/// A reply to store under an idempotency key.
-#[derive(Clone, Debug)]
-pub struct IdemReply {
-    /// Who may replay it (the token's role and the endpoint).
-    pub scope: String,
-    /// The client's key.
-    pub key: String,
-    /// Hash of the request it answers.
-    pub request: String,
-    /// HTTP status.
-    pub status: u16,
-    /// Body.
-    pub response: String,
+/// What recording one decision did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Written; a gated call holds the approval given (its own new one, or
+    /// the pending approval of the same call that another request opened).
+    Done(Option<Box<Approval>>),
+    /// A request with the same idempotency key committed first: its reply
+    /// wins and nothing of this one was written.
+    Replayed(StoredReply),
 }
 
-const APPROVAL_COLUMNS: &str =
-    "id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, tier, reason, status, decision, decided_by, decided_at";
+pub(crate) const APPROVAL_COLUMNS: &str =
+    "id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, tier, reason, \
+     status, decision, decided_by, decided_at, consumed_at";
 
-fn approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
+pub(crate) fn approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
+    let stored: ApprovalStatus = parsed(r, 9)?;
+    let consumed: Option<i64> = r.get(13)?;
+    let decision: Option<String> = r.get(10)?;
     Ok(Approval {
         id: r.get(0)?,
         created_at: r.get(1)?,
@@ -195,10 +132,11 @@ fn approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
         agent_id: r.get(4)?,
         tool_name: r.get(5)?,
         tool_args: r.get(6)?,
-        tier: r.get(7)?,
+        tier: parsed(r, 7)?,
         reason: r.get(8)?,
-        status: r.get(9)?,
-        decision: r.get(10)?,
+        status: if stored == ApprovalStatus::Allowed && consumed.is_some() { ApprovalStatus::Consumed } else { stored },
+        // `expired` is stored as the decision of an expired row; the status says it.
+        answer: decision.and_then(|d| d.parse().ok()),
         decided_by: r.get(11)?,
         decided_at: r.get(12)?,
     })
@@ -208,41 +146,22 @@ fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
     c.query_row(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"), params![id], approval).optional()
 }
 
-fn idem_get(c: &Connection, scope: &str, key: &str) -> rusqlite::Result<Option<StoredReply>> {
+fn pending_for_call(c: &Connection, call_key: &str, now: i64) -> rusqlite::Result<Option<Approval>> {
     c.query_row(
-        "SELECT request, status, response FROM idempotency WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
-        params![scope, key, now_ms() - IDEMPOTENCY_TTL_MS],
-        |r| Ok(StoredReply { request: r.get(0)?, status: r.get::<_, i64>(1)? as u16, response: r.get(2)? }),
+        &format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE call_key = ?1 AND status = 'pending' AND expires_at > ?2 \
+             ORDER BY created_at DESC LIMIT 1"
+        ),
+        params![call_key, now],
+        approval,
     )
     .optional()
 }
 
-fn idem_put(c: &Connection, k: IdemKey<'_>, status: u16, response: &str) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO idempotency (scope, key, request, status, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(scope, key) DO UPDATE SET request = excluded.request, status = excluded.status,
-           response = excluded.response, created_at = excluded.created_at",
-        params![k.0, k.1, k.2, status as i64, response, now_ms()],
-    )?;
-    Ok(())
-}
-
 impl Store {
-    /// The reply stored for an idempotency key, if one is (younger than a day).
-    pub fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
-        Ok(idem_get(&self.read(), scope, key)?)
-    }
-
-    /// Remember the reply given under an idempotency key.
-    pub fn remember_reply(&self, k: IdemKey<'_>, status: u16, response: &str) -> Result<(), StoreError> {
-        Ok(idem_put(&self.conn(), k, status, response)?)
-    }
-
     /// Record tool decisions in one transaction (one fsync for the batch:
-    /// group commit). Each gets `Some(reply)` when a request with the same
-    /// idempotency key committed first (its reply wins and nothing of this
-    /// one is written), else `None`. A failure fails the whole batch.
-    pub fn record_tool_decisions(&self, batch: &[DecisionRecord]) -> Result<Vec<Option<StoredReply>>, StoreError> {
+    /// group commit). A failure fails the whole batch.
+    pub fn record_tool_decisions(&self, batch: &[DecisionRecord]) -> Result<Vec<Recorded>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
@@ -250,22 +169,47 @@ impl Store {
         for d in batch {
             if let Some(i) = &d.idem {
                 if let Some(earlier) = idem_get(&tx, &i.scope, &i.key)? {
-                    out.push(Some(earlier));
+                    out.push(Recorded::Replayed(earlier));
                     continue;
                 }
             }
+            let mut held = None;
             if let Some(a) = &d.hold {
-                tx.execute(
-                    "INSERT INTO approvals (id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, tier, reason, fingerprint, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
-                    params![a.id, now, now + a.ttl_ms, a.session_id, a.agent_id, a.tool_name, a.tool_args, a.tier, a.reason, a.fingerprint],
-                )?;
+                // A retry of a call still waiting joins its approval.
+                held = match pending_for_call(&tx, &a.call_key, now)? {
+                    Some(existing) => Some(existing),
+                    None => {
+                        tx.execute(
+                            "INSERT INTO approvals (id, created_at, expires_at, session_id, agent_id, tool_name, tool_args, \
+                             tier, reason, fingerprint, call_key, status) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending')",
+                            params![
+                                a.id,
+                                now,
+                                now + a.ttl_ms,
+                                a.session_id,
+                                a.agent_id,
+                                a.tool_name,
+                                a.tool_args,
+                                a.tier.as_str(),
+                                a.reason,
+                                a.fingerprint,
+                                a.call_key
+                            ],
+                        )?;
+                        get(&tx, &a.id)?
+                    }
+                };
             }
-            insert_audit(&tx, now, &d.actor, &d.action, &d.subject, &d.detail)?;
+            let detail = match &held {
+                Some(h) => format!("{} approval {}", d.detail, h.id),
+                None => d.detail.clone(),
+            };
+            insert_audit(&tx, now, &d.actor, &d.action, &d.subject, &detail)?;
             if let Some(i) = &d.idem {
                 idem_put(&tx, (&i.scope, &i.key, &i.request), i.status, &i.response)?;
             }
-            out.push(None);
+            out.push(Recorded::Done(held.map(Box::new)));
         }
         tx.commit()?;
         Ok(out)
@@ -289,13 +233,37 @@ impl Store {
         Ok(get(&self.read(), id)?)
     }
 
+    /// The newest approval opened for this call (by call key), whatever its state.
+    pub fn approval_for_call(&self, call_key: &str) -> Result<Option<Approval>, StoreError> {
+        Ok(self
+            .read()
+            .query_row(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE call_key = ?1 ORDER BY created_at DESC LIMIT 1"
+                ),
+                params![call_key],
+                approval,
+            )
+            .optional()?)
+    }
+
     /// Approvals, newest first; only those with `status` when given.
-    pub fn approvals(&self, status: Option<&str>, limit: usize) -> Result<Vec<Approval>, StoreError> {
+    pub fn approvals(&self, status: Option<ApprovalStatus>, limit: usize) -> Result<Vec<Approval>, StoreError> {
         let conn = self.read();
+        let filter = match status {
+            None => "",
+            Some(ApprovalStatus::Allowed) => "WHERE status = 'allowed' AND consumed_at IS NULL",
+            Some(ApprovalStatus::Consumed) => "WHERE status = 'allowed' AND consumed_at IS NOT NULL",
+            Some(_) => "WHERE status = ?2",
+        };
         let mut stmt = conn.prepare(&format!(
-            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+            "SELECT {APPROVAL_COLUMNS} FROM approvals {filter} ORDER BY created_at DESC, id LIMIT ?1"
         ))?;
-        let rows = stmt.query_map(params![status, limit as i64], approval)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = match (filter, status) {
+            ("WHERE status = ?2", Some(s)) => stmt.query_map(params![limit as i64, s.as_str()], approval)?,
+            _ => stmt.query_map(params![limit as i64], approval)?,
+        }
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -307,21 +275,16 @@ impl Store {
             as u64)
     }
 
-    /// Decide a pending approval: `allow-once`, `allow-always` (also grants
-    /// the same call from now on, unless `grantable` is false) or `deny`.
-    /// One transaction with its audit row.
+    /// Answer a pending approval. `allow-always` also grants the same call
+    /// from now on, unless `grantable` is false. One transaction with its
+    /// audit row.
     pub fn decide_approval(
         &self,
         id: &str,
-        decision: &str,
+        answer: Answer,
         by: &str,
         grantable: bool,
     ) -> Result<Result<Approval, DecideRefused>, StoreError> {
-        let status = match decision {
-            "allow-once" | "allow-always" => "allowed",
-            "deny" => "denied",
-            other => return Err(StoreError::Invalid(format!("unknown approval decision {other:?}"))),
-        };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
@@ -330,15 +293,15 @@ impl Store {
             tx.commit()?;
             return Ok(Err(DecideRefused::NotFound));
         };
-        if row.status != "pending" {
+        if !row.status.is_pending() {
             tx.commit()?;
             return Ok(Err(DecideRefused::Settled(Box::new(row))));
         }
         tx.execute(
             "UPDATE approvals SET status = ?2, decision = ?3, decided_by = ?4, decided_at = ?5 WHERE id = ?1",
-            params![id, status, decision, by, now],
+            params![id, answer.status().as_str(), answer.as_str(), by, now],
         )?;
-        if decision == "allow-always" && grantable {
+        if answer == Answer::AllowAlways && grantable {
             tx.execute(
                 "INSERT OR IGNORE INTO approval_grants (agent_id, fingerprint, tool_name, granted_by, granted_at)
                  SELECT agent_id, fingerprint, tool_name, ?2, ?3 FROM approvals WHERE id = ?1",
@@ -349,13 +312,34 @@ impl Store {
             &tx,
             now,
             by,
-            &format!("approval.{decision}"),
+            &format!("approval.{answer}"),
             id,
             &format!("tool {} tier {}", row.tool_name, row.tier),
         )?;
         let row = get(&tx, id)?.expect("updated in this transaction");
         tx.commit()?;
         Ok(Ok(row))
+    }
+
+    /// Hand out the one run an allowed approval grants when it grants one
+    /// (`allow-once`, or any allow on `CRITICAL_RED`, which never becomes a
+    /// grant): `true` for the one caller that takes it (audited), `false`
+    /// for every caller after, and for approvals that grant no single run.
+    pub fn consume_approval(&self, id: &str, by: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let n = tx.execute(
+            "UPDATE approvals SET consumed_at = ?2 \
+             WHERE id = ?1 AND status = 'allowed' AND consumed_at IS NULL \
+             AND (decision = 'allow-once' OR tier = 'CRITICAL_RED')",
+            params![id, now],
+        )?;
+        if n == 1 {
+            insert_audit(&tx, now, by, "approval.consumed", id, "the one run of an allow-once approval")?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
     }
 
     /// End every pending approval past its expiry as a deny; returns their ids.
@@ -365,75 +349,6 @@ impl Store {
         let ids = expire_due(&tx, now_ms())?;
         tx.commit()?;
         Ok(ids)
-    }
-
-    /// Approvals whose current status the hub has not acknowledged.
-    pub fn approvals_unpushed(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
-        let conn = self.read();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE pushed IS NULL OR pushed != status ORDER BY created_at LIMIT ?1"
-        ))?;
-        let rows = stmt.query_map(params![limit as i64], approval)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// The hub acknowledged these approvals in these states.
-    pub fn approvals_pushed(&self, sent: &[(String, String)]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for (id, status) in sent {
-            tx.execute("UPDATE approvals SET pushed = ?2 WHERE id = ?1", params![id, status])?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Usage buckets whose request count the hub has not acknowledged.
-    pub fn usage_unpushed(&self, limit: usize) -> Result<Vec<UsageBucket>, StoreError> {
-        let conn = self.read();
-        let mut stmt = conn.prepare(
-            "SELECT u.hour, u.agent, u.model, u.requests, u.input_tokens, u.output_tokens FROM usage_hourly u
-             LEFT JOIN usage_pushed p ON p.hour = u.hour AND p.agent = u.agent AND p.model = u.model
-             WHERE p.requests IS NULL OR p.requests != u.requests ORDER BY u.hour LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], crate::usage_bucket)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// The hub acknowledged these buckets as they were sent.
-    pub fn usage_pushed(&self, sent: &[UsageBucket]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for b in sent {
-            tx.execute(
-                "INSERT INTO usage_pushed (hour, agent, model, requests) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(hour, agent, model) DO UPDATE SET requests = excluded.requests",
-                params![b.hour, b.agent, b.model, b.requests as i64],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// A node setting.
-    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .read()
-            .query_row("SELECT value FROM node_meta WHERE key = ?1", params![key], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Set a node setting (audited).
-    pub fn set_meta(&self, key: &str, value: &str, actor: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO node_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        insert_audit(&tx, now_ms(), actor, "node.meta", key, value)?;
-        tx.commit()?;
-        Ok(())
     }
 }
 
@@ -470,9 +385,10 @@ mod tests {
             agent_id: "main".into(),
             tool_name: "exec".into(),
             tool_args: "{}".into(),
-            tier: "RED".into(),
+            tier: Tier::Red,
             reason: "r".into(),
             fingerprint: "fp".into(),
+            call_key: format!("call-{id}"),
             ttl_ms,
         }
     }
@@ -494,7 +410,7 @@ mod tests {
         }
     }
 
-    fn record(s: &Store, d: DecisionRecord) -> Option<StoredReply> {
+    fn record(s: &Store, d: DecisionRecord) -> Recorded {
         s.record_tool_decisions(&[d]).unwrap().pop().unwrap()
     }
 
@@ -503,15 +419,15 @@ mod tests {
         let (_d, s) = open();
         record(&s, decision(Some(hold("a1", 60_000)), None));
         assert_eq!(s.approvals_pending().unwrap(), 1);
-        let row = s.decide_approval("a1", "allow-always", "local:ops", true).unwrap().unwrap();
-        assert_eq!((row.status.as_str(), row.decision.as_deref()), ("allowed", Some("allow-always")));
+        let row = s.decide_approval("a1", Answer::AllowAlways, "local:ops", true).unwrap().unwrap();
+        assert_eq!((row.status, row.answer), (ApprovalStatus::Allowed, Some(Answer::AllowAlways)));
         assert!(s.granted("main", "fp").unwrap());
         assert!(!s.granted("other", "fp").unwrap());
-        match s.decide_approval("a1", "deny", "hub:x", true).unwrap() {
-            Err(DecideRefused::Settled(r)) => assert_eq!(r.status, "allowed"),
+        match s.decide_approval("a1", Answer::Deny, "hub:x", true).unwrap() {
+            Err(DecideRefused::Settled(r)) => assert_eq!(r.status, ApprovalStatus::Allowed),
             other => panic!("{other:?}"),
         }
-        assert_eq!(s.decide_approval("nope", "deny", "x", true).unwrap(), Err(DecideRefused::NotFound));
+        assert_eq!(s.decide_approval("nope", Answer::Deny, "x", true).unwrap(), Err(DecideRefused::NotFound));
         let actions: Vec<_> = s.audit_log(10).unwrap().into_iter().map(|e| e.action).collect();
         assert_eq!(actions, ["approval.allow-always", "tool.gate"]);
     }
@@ -522,40 +438,67 @@ mod tests {
         record(&s, decision(Some(hold("old", -1)), None));
         record(&s, decision(Some(hold("new", 60_000)), None));
         assert_eq!(s.expire_approvals().unwrap(), ["old"]);
-        assert_eq!(s.approval("old").unwrap().unwrap().status, "expired");
-        assert!(matches!(s.decide_approval("old", "allow-once", "x", true).unwrap(), Err(DecideRefused::Settled(_))));
-        let owed: Vec<_> = s.approvals_unpushed(10).unwrap().into_iter().map(|a| (a.id, a.status)).collect();
+        assert_eq!(s.approval("old").unwrap().unwrap().status, ApprovalStatus::Expired);
+        assert!(matches!(
+            s.decide_approval("old", Answer::AllowOnce, "x", true).unwrap(),
+            Err(DecideRefused::Settled(_))
+        ));
+        let owed: Vec<_> =
+            s.approvals_unpushed(10).unwrap().into_iter().map(|a| (a.id, a.status.as_str().to_string())).collect();
         assert_eq!(owed.len(), 2);
         s.approvals_pushed(&owed).unwrap();
         assert!(s.approvals_unpushed(10).unwrap().is_empty());
-        s.decide_approval("new", "deny", "x", true).unwrap().unwrap();
-        assert_eq!(s.approvals_unpushed(10).unwrap()[0].status, "denied");
+        s.decide_approval("new", Answer::Deny, "x", true).unwrap().unwrap();
+        assert_eq!(s.approvals_unpushed(10).unwrap()[0].status, ApprovalStatus::Denied);
     }
 
     #[test]
     fn the_first_idempotent_reply_wins() {
         let (_d, s) = open();
-        assert_eq!(record(&s, decision(None, Some(("k1", "first")))), None);
-        let again = record(&s, decision(None, Some(("k1", "second")))).unwrap();
+        assert_eq!(record(&s, decision(None, Some(("k1", "first")))), Recorded::Done(None));
+        let Recorded::Replayed(again) = record(&s, decision(None, Some(("k1", "second")))) else { panic!() };
         assert_eq!(again.response, "first");
         // Within one batch too: the second of two with one key gets the first's reply.
         let batch = [decision(None, Some(("k2", "a"))), decision(None, Some(("k2", "b")))];
         let out = s.record_tool_decisions(&batch).unwrap();
-        assert_eq!(out[0], None);
-        assert_eq!(out[1].as_ref().unwrap().response, "a");
+        assert_eq!(out[0], Recorded::Done(None));
+        assert!(matches!(&out[1], Recorded::Replayed(r) if r.response == "a"));
         assert_eq!(s.idempotent_reply("agent", "k1").unwrap().unwrap().request, "h1");
         assert_eq!(s.audit_log(10).unwrap().len(), 2);
     }
 
     #[test]
-    fn usage_is_owed_until_acknowledged_and_again_when_it_grows() {
+    fn a_retry_joins_the_pending_approval_of_the_same_call() {
         let (_d, s) = open();
-        s.add_usage("a", "m", 10, 5).unwrap();
-        let owed = s.usage_unpushed(10).unwrap();
-        assert_eq!(owed.len(), 1);
-        s.usage_pushed(&owed).unwrap();
-        assert!(s.usage_unpushed(10).unwrap().is_empty());
-        s.add_usage("a", "m", 1, 1).unwrap();
-        assert_eq!(s.usage_unpushed(10).unwrap()[0].requests, 2);
+        let Recorded::Done(Some(first)) = record(&s, decision(Some(hold("a1", 60_000)), None)) else { panic!() };
+        let mut again = hold("a2", 60_000);
+        again.call_key = "call-a1".into();
+        let Recorded::Done(Some(joined)) = record(&s, decision(Some(again.clone()), None)) else { panic!() };
+        assert_eq!((first.id.as_str(), joined.id.as_str()), ("a1", "a1"));
+        assert_eq!(s.approvals_pending().unwrap(), 1);
+        assert_eq!(s.approval_for_call("call-a1").unwrap().unwrap().id, "a1");
+        // Once answered, the same call opens a new approval.
+        s.decide_approval("a1", Answer::Deny, "local:ops", true).unwrap().unwrap();
+        let Recorded::Done(Some(fresh)) = record(&s, decision(Some(again), None)) else { panic!() };
+        assert_eq!(fresh.id, "a2");
+    }
+
+    #[test]
+    fn allow_once_is_handed_out_once() {
+        let (_d, s) = open();
+        record(&s, decision(Some(hold("a1", 60_000)), None));
+        assert!(!s.consume_approval("a1", "agent:main").unwrap(), "pending is not consumable");
+        s.decide_approval("a1", Answer::AllowOnce, "local:ops", true).unwrap().unwrap();
+        assert_eq!(s.approvals(Some(ApprovalStatus::Allowed), 10).unwrap().len(), 1);
+        assert!(s.consume_approval("a1", "agent:main").unwrap());
+        assert!(!s.consume_approval("a1", "agent:main").unwrap());
+        assert_eq!(s.approval("a1").unwrap().unwrap().status, ApprovalStatus::Consumed);
+        assert_eq!(s.approvals(Some(ApprovalStatus::Consumed), 10).unwrap().len(), 1);
+        assert!(s.approvals(Some(ApprovalStatus::Allowed), 10).unwrap().is_empty());
+        // allow-always is never consumed: the grant answers its repeats.
+        record(&s, decision(Some(hold("a2", 60_000)), None));
+        s.decide_approval("a2", Answer::AllowAlways, "local:ops", true).unwrap().unwrap();
+        assert!(!s.consume_approval("a2", "agent:main").unwrap());
+        assert!(s.audit_log(20).unwrap().iter().any(|e| e.action == "approval.consumed" && e.subject == "a1"));
     }
 }

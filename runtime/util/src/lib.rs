@@ -37,6 +37,13 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", hex(&random_bytes::<10>()))
 }
 
+/// An RFC 3339 UTC time, to the second, from milliseconds since the epoch
+/// (the store's clock): `2026-12-02T11:22:15Z`.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +52,12 @@ mod tests {
     fn hex_is_lowercase_and_two_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn times_are_rfc3339_seconds() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_764_674_535_999), "2025-12-02T11:22:15Z");
     }
 
     #[test]

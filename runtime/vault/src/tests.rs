@@ -79,8 +79,9 @@ fn swapped_or_restored_rows_do_not_decrypt_to_a_value() {
     assert!(err.contains("another version"), "{err}");
 }
 
-fn rusqlite_update(dir: &Path) -> warden_store::RawConnection {
-    warden_store::RawConnection::open(&dir.join("warden.db")).unwrap()
+/// The attacker with write access to the file: a plain connection, no checks.
+fn rusqlite_update(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("warden.db")).unwrap()
 }
 
 #[test]

@@ -20,7 +20,7 @@
 //! max_staleness = "24h"                # WARDEN_POLICY_MAX_STALENESS (unset: never stale)
 //! [gate]
 //! approval_ttl = "30m"                 # WARDEN_GATE_APPROVAL_TTL: unanswered approvals end as deny
-//! agent_can_decide = true              # WARDEN_GATE_AGENT_CAN_DECIDE: false = only admin.token answers
+//! agent_can_decide = false             # WARDEN_GATE_AGENT_CAN_DECIDE: true = agent.token may answer too
 //! [hub]
 //! url = "https://hub.example"          # WARDEN_HUB_URL (unset: no hub link)
 //! registration_token = "..."           # WARDEN_HUB_REGISTRATION_TOKEN (used once)
@@ -64,16 +64,17 @@ pub struct GateConfig {
     /// How long an approval waits for a decision before it ends as a deny.
     pub approval_ttl: String,
     /// Whether `agent.token` may answer approvals (`POST
-    /// /api/v1/approvals/{id}`). The API's contract is one agent-side token;
-    /// where the agent's process could read that token (a model with a
-    /// shell can read its own config), set this to false so that only the
-    /// operator's `admin.token` and the hub answer.
+    /// /api/v1/approvals/{id}`). Default false: the agent asks and waits,
+    /// only the operator's `admin.token` and the hub answer. A model with a
+    /// shell can read its own agent's config, and so the agent token: a gate
+    /// the gated party can open is no gate. Turn it on only where nothing
+    /// the model controls can read `agent.token`.
     pub agent_can_decide: bool,
 }
 
 impl Default for GateConfig {
     fn default() -> Self {
-        GateConfig { approval_ttl: "30m".into(), agent_can_decide: true }
+        GateConfig { approval_ttl: "30m".into(), agent_can_decide: false }
     }
 }
 

@@ -17,11 +17,11 @@ use tokio::sync::watch;
 use warden_vault::{HostPattern, Injection, Vault};
 use zeroize::Zeroizing;
 
-use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::policy::poller::FetchNow;
 use crate::policy::Activator;
 use crate::state::StateDir;
+use warden_gate::Gate;
 
 /// The vault secret holding the hub's API key for this node.
 pub const API_KEY_SECRET: &str = "warden-hub-api-key";
@@ -263,7 +263,7 @@ impl HubLink {
         let mut push_backoff = Backoff::new(Duration::from_secs(1));
         let mut next_beat = tokio::time::Instant::now();
         let mut next_push = tokio::time::Instant::now();
-        let mut changed = self.gate.subscribe();
+        let mut changed = self.gate.subscribe_changes();
         loop {
             let now = tokio::time::Instant::now();
             if creds.is_none() && now >= next_beat {
@@ -367,7 +367,12 @@ impl HubLink {
             Command::ResolveApproval { id, approval_id, decision, by } => {
                 let gate = self.gate.clone();
                 let by = format!("hub:{}", by.trim());
-                let r = tokio::task::spawn_blocking(move || gate.decide(&approval_id, &decision, &by, None)).await;
+                let r = match decision.parse::<warden_domain::Answer>() {
+                    Ok(answer) => {
+                        tokio::task::spawn_blocking(move || gate.answer(&approval_id, answer, &by, None)).await
+                    }
+                    Err(e) => return Ack { id, ok: false, detail: e.to_string() },
+                };
                 match r {
                     Ok(Ok(_)) => Ack { id, ok: true, detail: "decided".into() },
                     Ok(Err(e)) => Ack { id, ok: false, detail: e.to_string() },
@@ -417,7 +422,7 @@ impl HubLink {
         .map_err(|e| CallError::Transport(e.to_string()))?;
         let (approvals, usage) = owed;
         if !approvals.is_empty() {
-            let body = json!({"approvals": approvals.iter().map(crate::gate::view).collect::<Vec<_>>()});
+            let body = json!({"approvals": approvals.iter().map(warden_gate::ApprovalView::from).collect::<Vec<_>>()});
             self.call("approvals", &format!("/api/v1/nodes/{node}/approvals"), Some(key), &body).await?;
             let sent: Vec<_> = approvals.into_iter().map(|a| (a.id, a.status)).collect();
             let store = self.activator.store().clone();
@@ -488,7 +493,7 @@ pub async fn uptime_kuma(
     loop {
         let started = Instant::now();
         let (a, v) = (activator.clone(), vault.clone());
-        let problem = tokio::task::spawn_blocking(move || crate::serve::not_ready(&a, &v))
+        let problem = tokio::task::spawn_blocking(move || crate::control::health::not_ready(&a, &v))
             .await
             .unwrap_or_else(|e| Some(e.to_string()));
         let ping = started.elapsed().as_millis().max(1).to_string();

@@ -6,40 +6,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::Json;
 use tokio::sync::{watch, Notify};
 use warden_policy::bundle::manifest::parse_duration;
 
 use crate::config::Config;
-use crate::gate::Gate;
+use warden_gate::Gate;
+
+use crate::control::App;
 use crate::hub::{HubLink, HubSettings};
-use crate::metrics::{Metrics, Scraped};
+use crate::metrics::Metrics;
 use crate::policy::poller::{FetchNow, PollSettings, Poller};
-use crate::policy::Activator;
 use crate::state::StateDir;
 
 /// How often a running server looks for an activation made by another
 /// process (`warden policy rollback`) on its state directory.
 const STORE_SYNC: Duration = Duration::from_secs(2);
-
-#[derive(Clone)]
-pub(crate) struct App {
-    pub(crate) activator: Arc<Activator>,
-    pub(crate) vault: Arc<warden_vault::Vault>,
-    pub(crate) gate: Arc<Gate>,
-    pub(crate) metrics: Arc<Metrics>,
-    /// The operator's bearer token (everything).
-    pub(crate) admin_token: Arc<zeroize::Zeroizing<String>>,
-    /// The agent side's bearer token (tool calls, reading approvals).
-    pub(crate) agent_token: Arc<zeroize::Zeroizing<String>>,
-    /// Becomes `true` when the server starts to stop: long polls answer at once.
-    pub(crate) stopping: watch::Receiver<bool>,
-    /// Whether `agent.token` may answer approvals (`[gate] agent_can_decide`).
-    pub(crate) agent_can_decide: bool,
-}
 
 /// How often expired approvals are turned into denies (a waiting client
 /// also sees its own expiry at once; this covers lists and the hub).
@@ -60,7 +41,12 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone(), metrics.clone())?);
     let approval_ttl = parse_duration(&cfg.gate.approval_ttl).map_err(|e| anyhow::anyhow!("gate.approval_ttl: {e}"))?;
-    let gate = Arc::new(Gate::new(activator.clone(), egress_ctx.clone(), metrics.clone(), approval_ttl)?);
+    let gate = Arc::new(Gate::new(
+        activator.store().clone(),
+        Arc::new(crate::judge::ActivePolicy::new(activator.clone(), egress_ctx.clone())),
+        metrics.clone(),
+        warden_gate::Settings { ttl: approval_ttl },
+    )?);
     let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {
@@ -224,61 +210,5 @@ async fn terminated() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
-    }
-}
-
-/// Why the node cannot serve, or `None` when it can: the policy is usable
-/// (not stale), the store passes `quick_check`, the vault decrypts.
-pub(crate) fn not_ready(activator: &Activator, vault: &warden_vault::Vault) -> Option<String> {
-    if let Err(e) = activator.egress_allowed() {
-        return Some(e);
-    }
-    match activator.store().quick_check() {
-        Ok(ok) if ok == "ok" => {}
-        Ok(bad) => return Some(format!("state database: {bad}")),
-        Err(e) => return Some(e.to_string()),
-    }
-    if let Err(e) = vault.all() {
-        return Some(format!("vault: {e}"));
-    }
-    None
-}
-
-pub(crate) async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok"}))
-}
-
-pub(crate) async fn readyz(State(app): State<App>) -> impl IntoResponse {
-    let (a, v) = (app.activator.clone(), app.vault.clone());
-    let problem = tokio::task::spawn_blocking(move || not_ready(&a, &v)).await.unwrap_or_else(|e| Some(e.to_string()));
-    let revision = app.activator.current().meta.revision;
-    match problem {
-        None => (StatusCode::OK, Json(serde_json::json!({"status": "ready", "policy_revision": revision}))),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not ready", "error": why}))),
-    }
-}
-
-pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    let a = app.activator.clone();
-    let scraped = tokio::task::spawn_blocking(move || Scraped {
-        approvals_pending: a.store().approvals_pending().unwrap_or(0),
-        revision: a.current().meta.revision,
-        plugin_failures: a
-            .plugin_stats()
-            .failures()
-            .into_iter()
-            .map(|((plugin, kind), n)| (plugin, kind.as_str().to_string(), n))
-            .collect(),
-    })
-    .await
-    .unwrap_or_default();
-    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render(&scraped))
-}
-
-pub(crate) async fn policy_status(State(app): State<App>) -> impl IntoResponse {
-    let a = app.activator.clone();
-    match tokio::task::spawn_blocking(move || a.status()).await {
-        Ok(s) => (StatusCode::OK, Json(serde_json::to_value(s).unwrap_or_default())).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

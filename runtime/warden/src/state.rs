@@ -32,9 +32,14 @@ impl StateDir {
         }
         let meta = std::fs::metadata(root).with_context(|| format!("state directory {}", root.display()))?;
         anyhow::ensure!(meta.is_dir(), "state directory {} is not a directory", root.display());
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(dir = %root.display(), "state directory is readable by other users; it should be mode 0700");
-        }
+        let mode = meta.permissions().mode() & 0o777;
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "state directory {} is mode {mode:04o}: other users could read the vault identity and the tokens; \
+             run `chmod 700 {}` (Warden creates it 0700)",
+            root.display(),
+            root.display()
+        );
         Ok(StateDir { root: root.to_path_buf() })
     }
 

@@ -1,34 +1,44 @@
 //! The control API on `127.0.0.1:8200`: health, metrics, policy status, the
 //! tool-call gate and approvals, and the vault. Documented in
-//! `runtime/warden/api/control.openapi.json` (a test keeps it in step with the router).
-//!
-//! Two bearer tokens, both created on first start (mode 0600) in the state
-//! directory: `agent.token` for the agent side (deciding calls, reading,
-//! waiting on and, unless `[gate] agent_can_decide = false`, answering
-//! approvals) and `admin.token` for the operator (everything).
+//! `runtime/warden/api/control.openapi.json` (a test keeps it in step with
+//! the router). Who may call what is in [`auth`].
 
-pub mod gate;
-pub mod secrets;
+mod auth;
+mod gate;
+pub(crate) mod health;
+mod secrets;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::watch;
+use warden_gate::Gate;
 
-use crate::serve::App;
+use crate::metrics::Metrics;
+use crate::policy::Activator;
 
-/// Who a request may come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// The agent's token or the operator's.
-    Agent,
-    /// The operator's token only.
-    Admin,
+/// What the control API's handlers share.
+#[derive(Clone)]
+pub(crate) struct App {
+    pub(crate) activator: Arc<Activator>,
+    pub(crate) vault: Arc<warden_vault::Vault>,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The operator's bearer token (everything).
+    pub(crate) admin_token: Arc<zeroize::Zeroizing<String>>,
+    /// The agent side's bearer token (tool calls, reading approvals).
+    pub(crate) agent_token: Arc<zeroize::Zeroizing<String>>,
+    /// Becomes `true` when the server starts to stop: long polls answer at once.
+    pub(crate) stopping: watch::Receiver<bool>,
+    /// Whether `agent.token` may answer approvals (`[gate] agent_can_decide`).
+    pub(crate) agent_can_decide: bool,
 }
 
 /// A JSON error body.
@@ -36,39 +46,13 @@ pub(crate) fn fail(status: StatusCode, msg: impl std::fmt::Display) -> Response 
     (status, Json(json!({"error": msg.to_string()}))).into_response()
 }
 
-/// Constant-time comparison of a presented token with the expected one.
-fn same(given: &str, want: &str) -> bool {
-    given.len() == want.len() && given.bytes().zip(want.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-/// Check `Authorization: Bearer <token>` for `role`; on success, the
-/// principal (`agent` or `admin`), which scopes idempotency keys.
-pub(crate) fn authorized(app: &App, headers: &HeaderMap, role: Role) -> Result<&'static str, Box<Response>> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same(given, &app.admin_token) {
-        return Ok("admin");
-    }
-    if role == Role::Agent && same(given, &app.agent_token) {
-        return Ok("agent");
-    }
-    let need = match role {
-        Role::Agent => "Authorization: Bearer <agent.token or admin.token from the state directory>",
-        Role::Admin => "Authorization: Bearer <admin.token from the state directory>",
-    };
-    Err(Box::new(fail(StatusCode::UNAUTHORIZED, format!("this endpoint needs {need}"))))
-}
-
 /// The router.
 pub(crate) fn router(app: App) -> Router {
     Router::new()
-        .route("/healthz", get(crate::serve::healthz))
-        .route("/readyz", get(crate::serve::readyz))
-        .route("/metrics", get(crate::serve::metrics))
-        .route("/api/v1/policy", get(crate::serve::policy_status))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/policy", get(health::policy_status))
         .route("/api/v1/tools/execute", post(gate::execute))
         .route("/api/v1/approvals", get(gate::list))
         .route("/api/v1/approvals/{id}", get(gate::get_one).post(gate::decide))

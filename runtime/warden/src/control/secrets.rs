@@ -3,7 +3,7 @@
 //! in and never come out.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -11,8 +11,8 @@ use serde_json::json;
 use warden_vault::{HostPattern, Injection, VaultError};
 use zeroize::Zeroizing;
 
-use super::{authorized, fail, Role};
-use crate::serve::App;
+use super::auth::Admin;
+use super::{fail, App};
 
 fn vault_error(e: VaultError) -> Response {
     match e {
@@ -23,10 +23,7 @@ fn vault_error(e: VaultError) -> Response {
 }
 
 /// `GET /api/v1/secrets`: names, hosts, injection, versions, dates.
-pub(crate) async fn list_secrets(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers, Role::Admin) {
-        return *r;
-    }
+pub(crate) async fn list_secrets(_: Admin, State(app): State<App>) -> Response {
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.list()).await {
         Ok(Ok(list)) => Json(list).into_response(),
@@ -47,14 +44,11 @@ pub(crate) struct PutSecret {
 
 /// `PUT /api/v1/secrets/{name}`: store (a new version if it exists).
 pub(crate) async fn put_secret(
+    _: Admin,
     State(app): State<App>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Json<PutSecret>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(r) = authorized(&app, &headers, Role::Admin) {
-        return *r;
-    }
     // The rejection text may quote the body: never echo it.
     let Ok(Json(body)) = body else {
         return fail(StatusCode::BAD_REQUEST, "expected JSON {\"value\", \"hosts\": [...], \"header\"?}");
@@ -77,10 +71,7 @@ pub(crate) async fn put_secret(
 }
 
 /// `DELETE /api/v1/secrets/{name}`.
-pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    if let Err(r) = authorized(&app, &headers, Role::Admin) {
-        return *r;
-    }
+pub(crate) async fn delete_secret(_: Admin, State(app): State<App>, Path(name): Path<String>) -> Response {
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.remove(&name, "control-api")).await {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
@@ -90,10 +81,7 @@ pub(crate) async fn delete_secret(State(app): State<App>, headers: HeaderMap, Pa
 }
 
 /// `POST /api/v1/secrets/rotate-identity`.
-pub(crate) async fn rotate_identity(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers, Role::Admin) {
-        return *r;
-    }
+pub(crate) async fn rotate_identity(_: Admin, State(app): State<App>) -> Response {
     let vault = app.vault.clone();
     match tokio::task::spawn_blocking(move || vault.rotate_identity("control-api")).await {
         Ok(Ok(n)) => Json(json!({"reencrypted": n})).into_response(),

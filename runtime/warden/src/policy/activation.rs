@@ -19,7 +19,7 @@ use serde::Serialize;
 use warden_plugin_host::PluginHost;
 use warden_policy::bundle::{self, archive, Files, Keyring, Verified, VerifyOptions};
 use warden_policy::PolicySource;
-use warden_store::{now_ms, BundleRecord, Store};
+use warden_store::{now_ms, ActivationKind, BundleRecord, Store};
 
 use super::compiled::{BundleMeta, CompiledPolicy};
 
@@ -240,9 +240,9 @@ impl Activator {
             source: source.to_string(),
         };
         let detail = format!("revision {} signed by {}", record.revision, record.signed_by);
-        match self.store.activate(&record, "warden", "policy.activate", &detail) {
+        match self.store.activate(&record, "warden", ActivationKind::Activate, &detail) {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => return Err(self.refuse(source, why)),
+            Ok(Err(why)) => return Err(self.refuse(source, why.to_string())),
             Err(e) => return Err(self.refuse(source, e.to_string())),
         }
         clock.lap("commit");
@@ -265,9 +265,9 @@ impl Activator {
         let policy = load_last_good(&self.bundles_dir, &record.digest, &self.host, &self.settings)
             .map_err(|e| self.refuse(&source, format!("{e:#}")))?;
         let detail = format!("re-activated revision {} by {actor}", record.revision);
-        match self.store.activate(&record, actor, "policy.rollback", &detail) {
+        match self.store.activate(&record, actor, ActivationKind::Rollback, &detail) {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => return Err(self.refuse(&source, why)),
+            Ok(Err(why)) => return Err(self.refuse(&source, why.to_string())),
             Err(e) => return Err(self.refuse(&source, e.to_string())),
         }
         retire(self.swap(policy));

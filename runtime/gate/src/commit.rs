@@ -12,33 +12,46 @@
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
-use warden_store::{DecisionRecord, Store, StoredReply};
+use warden_store::{DecisionRecord, Recorded, Store, StoreError};
 
 /// Most decisions in one transaction.
 const MAX_BATCH: usize = 256;
 
-type Reply = Result<Option<StoredReply>, String>;
+/// Why a decision was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommitError {
+    /// The batch's transaction failed: nothing of it was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer thread is gone (it panicked, or the gate is shutting down).
+    #[error("the decision writer has stopped")]
+    Stopped,
+    /// Another decision in the same batch failed the transaction.
+    #[error("the batch holding this decision failed: {0}")]
+    Batch(String),
+}
+
+type Reply = Result<Recorded, CommitError>;
 type Job = (DecisionRecord, SyncSender<Reply>);
 
 /// The writer's handle.
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     tx: Sender<Job>,
 }
 
 impl GroupCommit {
     /// Start the writer thread on `store`. It ends when the handle is dropped.
-    pub fn start(store: Arc<Store>) -> std::io::Result<GroupCommit> {
+    pub(crate) fn start(store: Arc<Store>) -> std::io::Result<GroupCommit> {
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new().name("warden-decisions".into()).spawn(move || writer(&store, &rx))?;
         Ok(GroupCommit { tx })
     }
 
-    /// Record one decision and wait until it is committed. `Some(reply)`
-    /// when a request with the same idempotency key committed first.
-    pub fn record(&self, d: DecisionRecord) -> Reply {
+    /// Record one decision and wait until it is committed.
+    pub(crate) fn record(&self, d: DecisionRecord) -> Reply {
         let (done, wait) = sync_channel(1);
-        self.tx.send((d, done)).map_err(|_| "the decision writer has stopped".to_string())?;
-        wait.recv().map_err(|_| "the decision writer has stopped".to_string())?
+        self.tx.send((d, done)).map_err(|_| CommitError::Stopped)?;
+        wait.recv().map_err(|_| CommitError::Stopped)?
     }
 }
 
@@ -60,8 +73,9 @@ fn writer(store: &Store, rx: &Receiver<Job>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, decisions = records.len(), "could not record tool decisions");
+                let msg = e.to_string();
                 for w in waiting {
-                    let _ = w.send(Err(e.to_string()));
+                    let _ = w.send(Err(CommitError::Batch(msg.clone())));
                 }
             }
         }
@@ -90,7 +104,7 @@ mod tests {
                             hold: None,
                             idem: None,
                         };
-                        assert_eq!(commit.record(d), Ok(None));
+                        assert!(matches!(commit.record(d), Ok(Recorded::Done(None))));
                     }
                 })
             })
