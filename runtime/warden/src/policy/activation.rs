@@ -134,10 +134,6 @@ pub struct AttemptStatus {
     pub error: Option<String>,
 }
 
-pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    bundle::manifest::format_time(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-}
-
 impl Activator {
     /// Start: load the last-good bundle from the state directory, or the
     /// embedded default when there is none. Needs no network.
@@ -383,7 +379,7 @@ impl Activator {
             revision: p.meta.revision,
             digest: p.meta.digest.clone(),
             signed_by: p.meta.signed_by.clone(),
-            activated_at: rfc3339_ms(st.activated_at),
+            activated_at: warden_util::rfc3339_ms(st.activated_at),
             expires_at: p.meta.expires_at.map(bundle::manifest::format_time),
             expired: p.meta.expired(SystemTime::now()),
             stale: self.egress_allowed().is_err(),
@@ -393,7 +389,7 @@ impl Activator {
             rules: p.source.rules.len(),
             plugins: p.source.settings.plugins.iter().map(|b| b.name.clone()).collect(),
             last_attempt: last.map(|a| AttemptStatus {
-                at: rfc3339_ms(a.at),
+                at: warden_util::rfc3339_ms(a.at),
                 source: a.source,
                 outcome: a.outcome,
                 error: a.error,

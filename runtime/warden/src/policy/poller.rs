@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use warden_policy::bundle;
 
+use warden_util::jitter;
+
 use super::{Activator, Outcome};
+use crate::hub::client::without_url;
 
 /// Poller settings.
 #[derive(Clone, Debug)]
@@ -110,7 +113,7 @@ impl Poller {
         let etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = match read_capped(resp, bundle::Limits::default().max_archive).await {
             Ok(b) => b,
-            Err(e) => return self.failed(&url, e),
+            Err(e) => return self.failed(&url, e.to_string()),
         };
         let activator = self.activator.clone();
         let source = url.clone();
@@ -131,43 +134,31 @@ impl Poller {
     }
 }
 
+/// Why a bundle body could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// `Content-Length` is over the cap: refused before reading.
+    #[error("refused archive: the hub announced more than the {0} byte cap")]
+    Announced(u64),
+    /// The body grew past the cap.
+    #[error("refused archive: more than the {0} byte cap")]
+    TooLarge(u64),
+    /// The connection failed mid-body (the text has no URL).
+    #[error("fetch: {0}")]
+    Transport(String),
+}
+
 /// Read a body, refusing one larger than `cap` without buffering past it.
-async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, String> {
+async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, ReadError> {
     if resp.content_length().is_some_and(|n| n > cap) {
-        return Err(format!("refused archive: the hub announced more than the {cap} byte cap"));
+        return Err(ReadError::Announced(cap));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("fetch: {}", without_url(e)))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ReadError::Transport(without_url(e)))? {
         if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(format!("refused archive: more than the {cap} byte cap"));
+            return Err(ReadError::TooLarge(cap));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// reqwest errors print the URL, which may carry a token in its query:
-/// drop it, keep the causes.
-pub(crate) fn without_url(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
-
-/// A wait uniformly between `min` and `max`.
-pub(crate) fn jitter(min: Duration, max: Duration) -> Duration {
-    let span = max.saturating_sub(min).as_millis() as u64;
-    if span == 0 {
-        return min;
-    }
-    let mut b = [0u8; 8];
-    // The jitter only spreads load; a failed random source means no jitter.
-    let _ = getrandom::fill(&mut b);
-    min + Duration::from_millis(u64::from_le_bytes(b) % (span + 1))
 }

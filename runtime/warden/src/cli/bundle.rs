@@ -101,7 +101,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             sources.remove(bundle::MANIFEST);
             PolicySource::from_files(sources, &dir.display().to_string())?.compile()?;
             let count = built.len() - 1;
-            write_atomic(&out, &archive::write_tar_gz(&built))?;
+            write_archive(&out, &archive::write_tar_gz(&built))?;
             println!("built {} ({} files, revision {}, unsigned)", out.display(), count, opts.revision);
             Ok(ExitCode::SUCCESS)
         }
@@ -111,7 +111,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let files =
                 archive::read_path(&file, &bundle::Limits::default()).with_context(|| format!("{}", file.display()))?;
             let signed = bundle::sign(files, &key).with_context(|| format!("cannot sign {}", file.display()))?;
-            write_atomic(&file, &archive::write_tar_gz(&signed))?;
+            write_archive(&file, &archive::write_tar_gz(&signed))?;
             println!("signed {} with key {}", file.display(), key.public().id());
             Ok(ExitCode::SUCCESS)
         }
@@ -177,13 +177,9 @@ fn dir_name(dir: &Path) -> anyhow::Result<String> {
     Ok(canon.file_name().and_then(|n| n.to_str()).unwrap_or("bundle").to_string())
 }
 
-/// Write via a temp file in the same directory and rename: a reader never
-/// sees half a bundle.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// Whole and durable: a reader never sees half a bundle, a crash leaves the
+/// old file or the new one. Mode 0600, as the temporary file it used to be
+/// renamed from had (tempfile's default).
+fn write_archive(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    warden_util::fs::write_atomic(path, bytes, 0o600).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use warden_plugin_host::{DetectorPlugin, HostConfig, Limits, PluginHost};
 use warden_redact::{Engine, Session};
 
-use crate::policy_arg::PolicyArg;
+use crate::cli::args::PolicyArg;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

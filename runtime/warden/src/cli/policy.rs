@@ -8,26 +8,23 @@ use warden::config::Config;
 use warden::policy::Outcome;
 use warden::state::StateDir;
 
-/// Where the state is and whom to trust (shared by the subcommands).
+/// The configuration, where the state is and whom to trust (shared by the subcommands).
 #[derive(clap::Args, Debug, Clone)]
-pub struct StateArgs {
+pub struct NodeArgs {
     /// Configuration file (warden.toml).
     #[arg(long, value_name = "FILE", env = "WARDEN_CONFIG")]
     config: Option<PathBuf>,
-    /// State directory (default: from the config, else the per-user data directory).
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    state: crate::cli::args::StateArgs,
     /// A trusted public key (repeatable; adds to the config's `policy.trust`).
     #[arg(long, value_name = "PUBKEY")]
     trust: Vec<String>,
 }
 
-impl StateArgs {
+impl NodeArgs {
     fn config(&self) -> anyhow::Result<Config> {
         let mut cfg = Config::load(self.config.as_deref())?;
-        if let Some(d) = &self.state_dir {
-            cfg.state_dir = Some(d.clone());
-        }
+        self.state.apply(&mut cfg);
         cfg.policy.trust.extend(self.trust.iter().cloned());
         Ok(cfg)
     }
@@ -38,14 +35,14 @@ pub enum Command {
     /// Load the policy in force (as a restart would) and print its status as JSON.
     Status {
         #[command(flatten)]
-        state: StateArgs,
+        state: NodeArgs,
     },
     /// Verify, self-test and activate a bundle file, as if the hub had sent it.
     Activate {
         /// The bundle (.tar.gz).
         file: PathBuf,
         #[command(flatten)]
-        state: StateArgs,
+        state: NodeArgs,
     },
     /// Re-activate a bundle from the accepted history (audited). A running
     /// `warden serve` on the same state directory picks it up within seconds.
@@ -56,12 +53,12 @@ pub enum Command {
         #[arg(long, default_value = "local-operator")]
         by: String,
         #[command(flatten)]
-        state: StateArgs,
+        state: NodeArgs,
     },
     /// Print the accepted bundles, newest revision first, and the audit log.
     History {
         #[command(flatten)]
-        state: StateArgs,
+        state: NodeArgs,
     },
 }
 

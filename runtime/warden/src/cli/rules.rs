@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::policy_arg::PolicyArg;
+use crate::cli::args::PolicyArg;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {

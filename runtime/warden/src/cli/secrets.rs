@@ -2,7 +2,6 @@
 //! side. Values go in (from stdin) and never come out.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,12 +11,7 @@ use warden_store::Store;
 use warden_vault::{HostPattern, Injection, Vault};
 use zeroize::Zeroizing;
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct StateDirArg {
-    /// State directory (database, vault identity); default: the per-user data directory.
-    #[arg(long, value_name = "DIR", env = "WARDEN_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-}
+use crate::cli::args::StateArgs;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -33,7 +27,7 @@ pub enum Command {
         #[arg(long, value_name = "TEMPLATE")]
         header: Option<String>,
         #[command(flatten)]
-        state: StateDirArg,
+        state: StateArgs,
     },
     /// List secrets: names, hosts, injection, versions and dates. Never values.
     List {
@@ -41,28 +35,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        state: StateDirArg,
+        state: StateArgs,
     },
     /// Delete a secret.
     Rm {
         /// The secret's name.
         name: String,
         #[command(flatten)]
-        state: StateDirArg,
+        state: StateArgs,
     },
     /// Re-encrypt every secret to a new identity and replace the identity file.
     RotateIdentity {
         #[command(flatten)]
-        state: StateDirArg,
+        state: StateArgs,
     },
 }
 
-fn open(state: &StateDirArg) -> anyhow::Result<Vault> {
-    let root = match &state.state_dir {
-        Some(d) => d.clone(),
-        None => warden::config::default_state_dir()?,
-    };
-    let dir = StateDir::open(&root)?;
+fn open(state: &StateArgs) -> anyhow::Result<Vault> {
+    let dir = StateDir::open(&state.root()?)?;
     let store = Arc::new(Store::open(&dir.db())?);
     let (vault, created) = Vault::open(store, &dir.identity())?;
     if created {
