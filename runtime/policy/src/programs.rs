@@ -151,6 +151,10 @@ pub struct ProgramSpec {
     /// Runs its first operand as a script, or code from stdin when none.
     #[serde(default)]
     pub runs_script: bool,
+    /// A wrapper that appends data it reads to the command's operands
+    /// (`xargs`): the command gets a computed operand.
+    #[serde(default)]
+    pub feeds_args: bool,
     /// Options that start an embedded command ending at `;` or `+` (find).
     #[serde(default)]
     pub exec_flags: Vec<String>,

@@ -710,6 +710,13 @@ impl Walker<'_> {
             joined.push('\n');
             joined.push_str(h);
         }
+        if let Some(text) = stdin.and_then(|s| s.text.as_deref()) {
+            joined.push('\n');
+            joined.push_str(text);
+        }
+        if let Some(a) = rest.iter().find(|a| a.text.contains("/dev/tcp/") || a.text.contains("/dev/udp/")) {
+            extra.push((Cap::Egress, format!("{prog} names a network socket {}", short(&a.text, 40))));
+        }
         for s in &specs {
             for (m, re) in s.spec.matches.iter().zip(&s.matches) {
                 let Some(caps_found) = captures(re, &joined) else { continue };
@@ -756,7 +763,11 @@ impl Walker<'_> {
                     while end < rest.len() && rest[end].text != ";" && rest[end].text != "+" {
                         end += 1;
                     }
-                    let inner: Vec<Arg> = rest[start..end].to_vec();
+                    // `{}` is each file found: a computed operand.
+                    let inner: Vec<Arg> = rest[start..end]
+                        .iter()
+                        .map(|a| Arg { dynamic: a.dynamic || a.text.contains("{}"), ..a.clone() })
+                        .collect();
                     self.argv(&inner, None, None, depth + 1);
                     k = end;
                 }
@@ -878,6 +889,11 @@ impl Walker<'_> {
         }
         if inner.is_empty() {
             return Stage { desc, ..Default::default() };
+        }
+        if spec.feeds_args {
+            let mut fed = inner.to_vec();
+            fed.push(Arg { text: format!("(input of {prog})"), dynamic: true, procsub: false });
+            return self.argv(&fed, stdin, heredoc, depth);
         }
         self.argv(inner, stdin, heredoc, depth)
     }
