@@ -148,6 +148,14 @@ pub struct ProgramSpec {
     /// The interpreter's language, for reasons.
     #[serde(default)]
     pub lang: Option<String>,
+    /// Inline code that matches this regex is opaque; code that does not,
+    /// and imports only `inline_safe_imports`, only computes (read-only).
+    /// Without it all inline code is opaque.
+    #[serde(default)]
+    pub inline_unsafe: Option<String>,
+    /// Modules inline code may import and still count as read-only.
+    #[serde(default)]
+    pub inline_safe_imports: Vec<String>,
     /// Runs its first operand as a script, or code from stdin when none.
     #[serde(default)]
     pub runs_script: bool,
@@ -218,6 +226,8 @@ pub struct Compiled {
     pub matches: Vec<Regex>,
     /// Subcommands, compiled.
     pub sub: BTreeMap<String, Compiled>,
+    /// `inline_unsafe`, compiled.
+    pub inline_unsafe: Option<Regex>,
 }
 
 impl Programs {
@@ -294,6 +304,13 @@ fn compile_spec(name: &str, spec: ProgramSpec) -> Result<Compiled, String> {
             format!("program {name:?}: match {:?}: {why}", m.pattern)
         })?);
     }
+    let inline_unsafe = match &spec.inline_unsafe {
+        Some(re) => Some(crate::tools::compile_args(re).map_err(|e| {
+            let why = e.syntax_error().map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            format!("program {name:?}: inline_unsafe: {why}")
+        })?),
+        None => None,
+    };
     let mut sub = BTreeMap::new();
     for (s, sspec) in &spec.sub {
         sub.insert(s.clone(), compile_spec(&format!("{name} {s}"), sspec.clone())?);
@@ -301,7 +318,7 @@ fn compile_spec(name: &str, spec: ProgramSpec) -> Result<Compiled, String> {
             sub.insert(a.clone(), compile_spec(&format!("{name} {a}"), sspec.clone())?);
         }
     }
-    Ok(Compiled { spec, matches, sub })
+    Ok(Compiled { spec, matches, sub, inline_unsafe })
 }
 
 /// Whether `arg` sets the flag `key` (see the module docs).

@@ -687,7 +687,9 @@ impl Walker<'_> {
         // The most specific entry that says what it does decides the base
         // capabilities (`git log` is read-only though `git` writes).
         if let Some(s) = specs.iter().rev().find(|s| !s.spec.caps.is_empty() || s.spec.what.is_some()) {
-            if s.spec.readonly_flags.iter().any(|k| rest[..end].iter().any(|a| flag_matches(k, &a.text))) {
+            // Exact spellings only: a cluster like `-KILL` must not read as `-L`.
+            let exact = |k: &String, t: &str| t == k || t.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('='));
+            if s.spec.readonly_flags.iter().any(|k| rest[..end].iter().any(|a| exact(k, &a.text))) {
                 caps.push(Cap::Read);
             } else {
                 caps.extend(&s.spec.caps);
@@ -752,7 +754,7 @@ impl Walker<'_> {
             }
         }
         if !spec.code_flags.is_empty() {
-            self.interpreter(prog, &lang, spec, rest, &operands, stdin, heredoc);
+            self.interpreter(prog, &lang, c, rest, &operands, stdin, heredoc);
         }
         if !spec.exec_flags.is_empty() {
             let mut k = 0;
@@ -969,13 +971,14 @@ impl Walker<'_> {
         &mut self,
         prog: &str,
         lang: &str,
-        spec: &crate::programs::ProgramSpec,
+        c: &Compiled,
         rest: &[Arg],
         operands: &[&Arg],
         stdin: Option<&Stage>,
         heredoc: Option<&str>,
     ) {
-        let inline = rest.iter().take_while(|a| a.text.starts_with('-') || a.procsub).any(|a| {
+        let spec = &c.spec;
+        let inline = rest.iter().take_while(|a| a.text.starts_with('-') || a.procsub).position(|a| {
             let t = a.text.as_str();
             spec.code_flags.iter().any(|f| {
                 t == f
@@ -983,7 +986,13 @@ impl Walker<'_> {
                     || (f.starts_with("--") && t.starts_with(&format!("{f}=")))
             })
         });
-        if inline {
+        if let Some(at) = inline {
+            let code = rest.get(at + 1).filter(|a| !a.dynamic && at + 2 == rest.len());
+            if let (Some(code), Some(unsafe_re)) = (code, &c.inline_unsafe) {
+                if !unsafe_re.is_match(code.text.as_str()) && imports_only(&code.text, &spec.inline_safe_imports) {
+                    return self.find(Cap::Read, format!("runs inline {lang} code that only computes"));
+                }
+            }
             return self.opaque(format!("runs inline {lang} code"));
         }
         if !spec.runs_script || rest.iter().any(|a| a.text == "-m" || a.text.starts_with("-m")) {
@@ -1001,6 +1010,37 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// Whether every `import x` / `from x import` of the code names a module in
+/// `safe` (python syntax; `import a, b as c` too).
+fn imports_only(code: &str, safe: &[String]) -> bool {
+    let ok = |m: &str| {
+        let root = m.trim().split(['.', ' ']).next().unwrap_or("");
+        safe.iter().any(|s| s == root)
+    };
+    for stmt in code.split([';', '\n']) {
+        let words: Vec<&str> = stmt.split_whitespace().collect();
+        match words.as_slice() {
+            ["import", ..] => {
+                let list = stmt.trim_start().trim_start_matches("import");
+                if !list.split(',').all(|m| ok(m)) {
+                    return false;
+                }
+            }
+            ["from", module, ..] => {
+                if !ok(module) {
+                    return false;
+                }
+            }
+            _ => {
+                if words.contains(&"import") {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 fn captures(re: &regex_automata::meta::Regex, hay: &str) -> Option<String> {
