@@ -295,9 +295,18 @@ impl ToolGate {
         let mut commands = Vec::new();
         let mut found = Vec::new();
         self.commands(args, shell_tool, &mut found, 0);
+        // A shell tool whose command is under no known key: its only string
+        // is the command; with several, each that reads as one counts, and
+        // when none does the call is held (the gate cannot see what runs).
+        let mut unseen = false;
         if shell_tool && found.is_empty() {
-            if let [only] = strings.as_slice() {
-                found.push((only.to_string(), true));
+            match strings.as_slice() {
+                [] => {}
+                [only] => found.push((only.to_string(), true)),
+                many => {
+                    unseen = true;
+                    found.extend(many.iter().map(|s| (s.clone(), false)));
+                }
             }
         }
         let (mut tier, mut reason) = (by_rule.tier, by_rule.reason);
@@ -314,6 +323,13 @@ impl ToolGate {
                 tier = t;
             }
             commands.push(CommandVerdict { command, tier: t, reason: r });
+        }
+        if unseen && commands.is_empty() {
+            let t = self.programs.tier(crate::programs::Cap::Code);
+            if t > tier {
+                tier = t;
+                reason = format!("{name} runs commands, but none of its arguments reads as one");
+            }
         }
         Verdict { decision: self.decide(tier), tier, reason, commands }
     }
@@ -615,6 +631,9 @@ mod issue_12 {
         }
         // A bare string for a shell tool is the command.
         assert_eq!(held("bash", json!("rm -rf /srv")).tier, Tier::Red);
+        // Under an unknown key, next to other strings, it is still found.
+        assert_eq!(held("exec", json!({"line": "rm -rf /srv", "workdir": "/tmp"})).tier, Tier::Red);
+        assert_eq!(held("exec", json!({"a": "frob", "b": "nicate"})).tier, Tier::Red);
     }
 
     #[test]
