@@ -526,10 +526,7 @@ impl Walker<'_> {
                     }
                     ast::IoFileRedirectTarget::Fd(_) => return,
                 };
-                let write = match kind {
-                    ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::DuplicateInput => false,
-                    _ => true,
-                };
+                let write = !matches!(kind, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::DuplicateInput);
                 (self.expand(&w.value, depth), write, matches!(kind, ast::IoFileRedirectKind::Append))
             }
             ast::IoRedirect::OutputAndError(w, append) => (self.expand(&w.value, depth), true, *append),
@@ -624,7 +621,7 @@ impl Walker<'_> {
             self.opaque(format!("runs a command whose name is computed ({})", short(&name.text, 40)));
             return Stage { desc, ..Default::default() };
         }
-        if self.functions.iter().any(|f| *f == name.text) {
+        if self.functions.contains(&name.text) {
             return Stage { desc, ..Default::default() };
         }
         let Some((prog, c)) = self.programs.lookup(&name.text) else {
@@ -758,7 +755,7 @@ impl Walker<'_> {
             self.code(&code, prog, depth);
         }
         for (k, a) in rest.iter().enumerate() {
-            if spec.command_flags.iter().any(|f| *f == a.text) {
+            if spec.command_flags.contains(&a.text) {
                 if let Some(code) = rest.get(k + 1) {
                     self.code(code, prog, depth);
                 }
@@ -1055,7 +1052,7 @@ fn imports_only(code: &str, safe: &[String]) -> bool {
         match words.as_slice() {
             ["import", ..] => {
                 let list = stmt.trim_start().trim_start_matches("import");
-                if !list.split(',').all(|m| ok(m)) {
+                if !list.split(',').all(&ok) {
                     return false;
                 }
             }

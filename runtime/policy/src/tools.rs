@@ -367,7 +367,7 @@ impl ToolGate {
             Value::Object(map) => {
                 for (k, v) in map {
                     let key = k.to_ascii_lowercase();
-                    if self.settings.command_keys.iter().any(|c| *c == key) {
+                    if self.settings.command_keys.contains(&key) {
                         match v {
                             Value::String(s) => out.push((s.clone(), shell_tool)),
                             Value::Array(items) => match argv_of(items) {
