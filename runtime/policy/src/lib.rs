@@ -1,7 +1,8 @@
 //! Warden policy: what a bundle holds and how it is checked.
 //!
 //! A policy is a set of files: `policy.toml` (settings: redaction, tools,
-//! plugins), `rules/*.toml` (detection rules, each file a list of `[[rule]]`
+//! plugins), `programs.toml` (what each program a shell command names can
+//! do, see [`programs`]; optional), `rules/*.toml` (detection rules, each file a list of `[[rule]]`
 //! tables as described by [`warden_redact::RuleSpec`]) and `tests/*.toml`
 //! (self-tests, see [`selftest`]). As a signed bundle it also carries
 //! `manifest.json` and `manifest.sig` (see [`bundle`]). This crate reads,
