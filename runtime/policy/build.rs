@@ -8,7 +8,7 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../policies/default");
     let root = root.canonicalize().expect("policies/default exists");
     println!("cargo:rerun-if-changed={}", root.display());
-    let mut files = vec![root.join("policy.toml")];
+    let mut files = vec![root.join("policy.toml"), root.join("programs.toml")];
     for sub in ["rules", "tests"] {
         let dir = root.join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());

@@ -1,7 +1,8 @@
 //! Warden policy: what a bundle holds and how it is checked.
 //!
 //! A policy is a set of files: `policy.toml` (settings: redaction, tools,
-//! plugins), `rules/*.toml` (detection rules, each file a list of `[[rule]]`
+//! plugins), `programs.toml` (what each program a shell command names can
+//! do, see [`programs`]; optional), `rules/*.toml` (detection rules, each file a list of `[[rule]]`
 //! tables as described by [`warden_redact::RuleSpec`]) and `tests/*.toml`
 //! (self-tests, see [`selftest`]). As a signed bundle it also carries
 //! `manifest.json` and `manifest.sig` (see [`bundle`]). This crate reads,
@@ -15,11 +16,17 @@ use serde::Deserialize;
 use warden_redact::{Engine, EntropyConfig, KeysConfig, RuleSpec};
 
 pub mod bundle;
+pub mod programs;
 pub mod selftest;
+pub mod shell;
 pub mod tools;
 
 pub use bundle::Files;
-pub use tools::{Decision, Tier, ToolGate, ToolSettings};
+pub use programs::Programs;
+pub use tools::{CommandVerdict, Decision, Tier, ToolGate, ToolSettings, Verdict};
+
+/// The capability table's path inside a bundle.
+pub const PROGRAMS_FILE: &str = "programs.toml";
 
 /// The default bundle, as compiled into the binary.
 pub mod defaults {
@@ -29,6 +36,21 @@ pub mod defaults {
     /// The default bundle's files.
     pub fn files() -> super::Files {
         FILES.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect()
+    }
+
+    /// The default capability table (`programs.toml`), as text.
+    pub const PROGRAMS: &str = include_str!("../../../policies/default/programs.toml");
+
+    /// The default capability table, compiled once.
+    pub fn programs() -> std::sync::Arc<super::Programs> {
+        static TABLE: std::sync::OnceLock<std::sync::Arc<super::Programs>> = std::sync::OnceLock::new();
+        TABLE
+            .get_or_init(|| {
+                std::sync::Arc::new(
+                    super::Programs::parse("programs.toml", PROGRAMS).expect("the embedded programs.toml compiles"),
+                )
+            })
+            .clone()
     }
 }
 
@@ -57,6 +79,9 @@ pub enum PolicyError {
     /// The `[tools]` settings do not compile.
     #[error("policy.toml: {0}")]
     Tools(String),
+    /// The capability table (`programs.toml`) does not parse or compile.
+    #[error("{0}")]
+    Programs(String),
     /// The policy has no rules at all: almost certainly the wrong directory.
     #[error("{0}: no rules found (expected rules/*.toml)")]
     NoRules(String),
@@ -232,6 +257,9 @@ impl PolicySource {
         for u in &settings.gateway.upstreams {
             check_upstream(u).map_err(|msg| PolicyError::Parse { path: "policy.toml".into(), msg })?;
         }
+        if let Some(data) = files.get(PROGRAMS_FILE) {
+            Programs::parse(PROGRAMS_FILE, &text(PROGRAMS_FILE, data)?).map_err(PolicyError::Programs)?;
+        }
         for p in &settings.plugins {
             if !files.contains_key(&p.path) {
                 return Err(PolicyError::MissingPlugin { name: p.name.clone(), path: p.path.clone() });
@@ -249,9 +277,18 @@ impl PolicySource {
             .build()?)
     }
 
-    /// Compile the `[tools]` rules.
+    /// Compile the `[tools]` rules with the bundle's capability table
+    /// (`programs.toml`), or the embedded one when the bundle has none.
     pub fn tool_gate(&self) -> Result<ToolGate, PolicyError> {
-        ToolGate::new(self.settings.tools.clone()).map_err(PolicyError::Tools)
+        let programs = match self.files.get(PROGRAMS_FILE) {
+            Some(data) => {
+                let text = std::str::from_utf8(data)
+                    .map_err(|_| PolicyError::Parse { path: PROGRAMS_FILE.into(), msg: "not UTF-8".into() })?;
+                std::sync::Arc::new(Programs::parse(PROGRAMS_FILE, text).map_err(PolicyError::Programs)?)
+            }
+            None => defaults::programs(),
+        };
+        ToolGate::with_programs(self.settings.tools.clone(), programs).map_err(PolicyError::Tools)
     }
 
     /// The self-test files, `(path, text)`.

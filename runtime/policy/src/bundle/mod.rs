@@ -4,6 +4,8 @@
 //! manifest.json   what the bundle is; every file with its sha-256 and size
 //! manifest.sig    ed25519 signatures over the exact bytes of manifest.json
 //! policy.toml     settings: redaction, tools, plugins
+//! programs.toml   the tool gate's capability table (optional; the embedded
+//!                 default applies without it)
 //! rules/*.toml    detection rules
 //! plugins/*.wasm  components
 //! tests/*.toml    self-tests
