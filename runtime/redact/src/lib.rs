@@ -43,6 +43,7 @@ mod detector;
 mod engine;
 mod entropy;
 mod error;
+pub mod eval;
 mod exact;
 mod keys;
 mod resolve;
