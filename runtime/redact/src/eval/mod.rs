@@ -213,8 +213,9 @@ pub fn mask(text: &str, findings: &[Finding]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for (s, e) in spans {
-        let s = s.max(at);
-        if e <= s {
+        if s < at {
+            // Overlaps the span before: one marker for both.
+            at = at.max(e);
             continue;
         }
         out += &text[at..s];
