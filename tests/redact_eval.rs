@@ -167,3 +167,43 @@ fn no_secret_substring_survives_in_any_positive_example() {
     }
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+/// Throughput of streaming redaction over 32 MB of Python source, the
+/// previous release's policy (a directory given in `WARDEN_OLD_POLICY`)
+/// against today's default, in one run. Run in release on one core:
+/// `cargo test --release -p warden-policy --test redact_eval throughput -- --ignored --nocapture`
+/// under `taskset -c 0`.
+#[test]
+#[ignore = "timing: run in release, see the doc comment"]
+fn throughput_on_python_source() {
+    let mut files = Vec::new();
+    files_with(Path::new("/usr/lib/python3.11"), &["py"], &mut files);
+    let mut text = Vec::new();
+    for p in files {
+        if text.len() >= 32 << 20 {
+            break;
+        }
+        text.extend(std::fs::read(p).unwrap_or_default());
+    }
+    let mut engines = vec![("default now", default_engine())];
+    if let Ok(dir) = std::env::var("WARDEN_OLD_POLICY") {
+        let old = warden_policy::PolicySource::from_dir(Path::new(&dir)).unwrap().compile().unwrap();
+        engines.insert(0, ("previous policy", old));
+    }
+    for (name, engine) in engines {
+        let t = std::time::Instant::now();
+        let mut session = warden_redact::Session::new();
+        let mut s = engine.stream();
+        let mut n = 0;
+        for chunk in text.chunks(64 * 1024) {
+            n += s.push(chunk, &mut session).unwrap().len();
+        }
+        n += s.finish(&mut session).unwrap().len();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{name}: {:.1} MB/s over {} MB ({n} bytes out)",
+            text.len() as f64 / 1e6 / secs,
+            text.len() / 1_000_000
+        );
+    }
+}

@@ -545,16 +545,15 @@ fn card(rng: &mut Rng) -> String {
         1 => (format!("5{}", rng.range(1, 5)), 16),
         2 => (format!("{}", rng.range(2221, 2720)), 16),
         3 => (format!("3{}", rng.pick(&["4", "7"])), 15),
-        4 => (format!("{}", rng.pick(&["6011", "644", "65"])), 16),
+        4 => (rng.pick(&["6011", "644", "65"]).to_string(), 16),
         5 => (format!("35{}", rng.range(28, 89)), *[16, 17, 18, 19].get(rng.below(4)).unwrap()),
-        6 => (format!("{}", rng.pick(&["300", "305", "36", "38"])), 14),
+        6 => (rng.pick(&["300", "305", "36", "38"]).to_string(), 14),
         7 => (format!("62{}", rng.range(10, 99)), *[16, 17, 18, 19].get(rng.below(4)).unwrap()),
-        8 => (
-            format!("{}", rng.pick(&["5018", "5020", "5038", "5893", "6304", "6759", "6761", "6763"])),
-            rng.range(12, 19),
-        ),
+        8 => {
+            (rng.pick(&["5018", "5020", "5038", "5893", "6304", "6759", "6761", "6763"]).to_string(), rng.range(12, 19))
+        }
         9 => (format!("{}", rng.range(2200, 2204)), 16),
-        _ => (format!("{}", rng.pick(&["6062", "6370"])), 16),
+        _ => (rng.pick(&["6062", "6370"]).to_string(), 16),
     };
     let mut d: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
     while d.len() < len - 1 {
