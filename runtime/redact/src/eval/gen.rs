@@ -342,7 +342,38 @@ fn url_case(rng: &mut Rng, svc: &str) -> (String, String) {
     let pw = if rng.chance(0.5) { password(rng) } else { rng.string_in(B62, 12, 32) };
     let pw_url = pw.replace('%', "%25").replace('@', "%40").replace('#', "%23");
     let host = format!("{svc}.{}", rng.pick(&["internal", "example.com", "prod.local", "cloud.net"]));
-    match rng.below(10) {
+    match rng.below(16) {
+        10 => {
+            // Only a password in the userinfo: the whole userinfo is the secret.
+            let scheme = rng.pick(&["redis", "rediss", "amqp", "memcached", "nats", "https"]);
+            (format!("REDIS_URL={scheme}://:{pw_url}@{host}:6379/0"), pw_url)
+        }
+        11 => {
+            let kind = rng.pick(&["mysql", "postgresql", "sqlserver", "oracle:thin", "mariadb"]);
+            (format!("spring.datasource.url=jdbc:{kind}://{user}:{pw_url}@{host}:3306/app"), pw_url)
+        }
+        12 => {
+            let t = format!("{}@{}/IncomingWebhook/{}/{}", uuid(rng), uuid(rng), rng.string(HEX, 32), uuid(rng));
+            (format!("TEAMS_WEBHOOK_URL=https://{svc}.webhook.office.com/webhookb2/{t}"), t)
+        }
+        13 => {
+            let t = rng.string(B64URL, 22);
+            let event = rng.pick(&["deploy_done", "alert", "backup"]);
+            (format!("curl -X POST https://maker.ifttt.com/trigger/{event}/with/key/{t}"), t)
+        }
+        14 => {
+            let (t, base) = if rng.chance(0.5) {
+                (rng.string(LOWER_NUM, 26), format!("https://mattermost.{svc}.io"))
+            } else {
+                (format!("{}/{}", rng.string(B62, 17), rng.string(B62, 48)), format!("https://rocket.{svc}.io"))
+            };
+            (format!("notify_url: {base}/hooks/{t}"), t)
+        }
+        15 => {
+            let t = format!("{}/{}", rng.string(b"0123456789", 18), rng.string(B62, 32));
+            let ws = format!("T{}/A{}", rng.string(UPPER_NUM, 10), rng.string(UPPER_NUM, 10));
+            (format!("url = \"https://hooks.slack.com/workflows/{ws}/{t}\""), t)
+        }
         0..=3 => {
             let scheme = rng.pick(SCHEMES);
             let u = format!(
@@ -382,7 +413,8 @@ fn url_case(rng: &mut Rng, svc: &str) -> (String, String) {
         7 => {
             let id = rng.string(b"0123456789", 18);
             let t = rng.string(B64URL, 68);
-            (format!("webhook: https://discord.com/api/webhooks/{id}/{t}"), t)
+            let domain = rng.pick(&["discord.com", "discordapp.com"]);
+            (format!("webhook: https://{domain}/api/webhooks/{id}/{t}"), t)
         }
         8 => {
             let t = rng.string(B64URL, 43);
@@ -502,7 +534,15 @@ fn docs_negative(rng: &mut Rng, svc: &str) -> String {
     let sha = rng.string(HEX, 40);
     let digest = rng.string(HEX, 64);
     let id = uuid(rng);
-    match rng.below(16) {
+    match rng.below(24) {
+        16 => format!("DATABASE_URL=postgres://{svc}@db.internal:5432/app"),
+        17 => format!("AMQP_URL=amqp://app:${{AMQP_PASSWORD}}@{svc}:5672/"),
+        18 => format!("# e.g. redis://user:password@{svc}:6379/0"),
+        19 => format!("git clone ssh://git@{svc}.example.com:2222/org/repo.git"),
+        20 => format!("url: mongodb+srv://{{{{ user }}}}:{{{{ pass }}}}@{svc}.mongodb.net/"),
+        21 => "SLACK_WEBHOOK=https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX".to_string(),
+        22 => format!("See https://{svc}.example.com/hooks/ for the list of hooks."),
+        23 => format!("jdbc:mysql://{svc}:3306/app?user=app&password=$DB_PASS"),
         0 => format!("Set the {svc} API key in the environment before running the tests."),
         1 => "token: the access token used to authenticate requests (string, required)".to_string(),
         2 => format!("password_min_length = {}", rng.range(8, 16)),
