@@ -192,6 +192,9 @@ pub struct RedactionSettings {
     /// `[redaction.entropy]`.
     #[serde(default)]
     pub entropy: EntropyConfig,
+    /// `[redaction.context]`.
+    #[serde(default)]
+    pub context: warden_redact::ContextConfig,
     /// `[redaction.keys]`.
     #[serde(default)]
     pub keys: KeysConfig,
@@ -274,6 +277,7 @@ impl PolicySource {
             .rules(self.rules.iter().cloned())
             .entropy(self.settings.redaction.entropy.clone())
             .keys(self.settings.redaction.keys.clone())
+            .context(self.settings.redaction.context.clone())
             .build()?)
     }
 

@@ -40,10 +40,11 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
+use crate::context::ContextLayer;
 use crate::entropy::EntropyLayer;
 use crate::exact::ExactSet;
 use crate::keys::KeysLayer;
-use crate::rule::{EntropyConfig, KeysConfig, Layer, RuleSpec, Validator};
+use crate::rule::{ContextConfig, EntropyConfig, KeysConfig, Layer, RuleSpec, Validator};
 use crate::{Detector, Error, Finding};
 
 /// Keywords shorter than this would flood the prefilter with hits.
@@ -86,6 +87,8 @@ enum Action {
     /// Try rule `.0`, whose keyword starts `.1` bytes into the hit.
     Rule(u32, u32),
     Key,
+    /// A context-layer word starts `.0` bytes into the hit.
+    Context(u32),
 }
 
 /// Keyword-less rules compiled as one multi-pattern regex.
@@ -110,6 +113,7 @@ struct Compiled {
     whole_set: Option<RuleSet>,
     entropy: Option<EntropyLayer>,
     keys: Option<KeysLayer>,
+    context: Option<ContextLayer>,
     /// Reach of the rules and built-in layers.
     max_len: usize,
 }
@@ -139,6 +143,7 @@ pub struct Builder {
     rules: Vec<RuleSpec>,
     entropy: EntropyConfig,
     keys: KeysConfig,
+    context: ContextConfig,
 }
 
 /// What the CLI and the metrics show of a rule.
@@ -177,17 +182,24 @@ impl Builder {
         self
     }
 
+    /// Context layer settings (default: on).
+    pub fn context(mut self, cfg: ContextConfig) -> Builder {
+        self.context = cfg;
+        self
+    }
+
     /// Compile. Fails with the rule id and the reason on a bad rule.
     pub fn build(self) -> Result<Engine, Error> {
         let mut seen = std::collections::HashSet::new();
         for spec in &self.rules {
             if !seen.insert(spec.id.as_str()) {
-                return Err(Error::DuplicateRule(spec.id.clone()));
+                return Err(Error::duplicate(&spec.id));
             }
         }
         let (rules, digit_anchored): (Vec<CompiledRule>, Vec<bool>) = compile_all(&self.rules)?.into_iter().unzip();
         let entropy = if self.entropy.enabled { Some(EntropyLayer::new(&self.entropy)?) } else { None };
         let keys = if self.keys.enabled { Some(KeysLayer::new(&self.keys)?) } else { None };
+        let context = self.context.enabled.then(ContextLayer::new);
 
         // Keywords: one automaton over the lowercased literals of every rule
         // and every sensitive key name; one-byte ones become anchors.
@@ -219,6 +231,11 @@ impl Builder {
                 kw_actions.entry(kw.clone()).or_default().insert(Action::Key);
             }
         }
+        if context.is_some() {
+            for w in crate::context::WORDS {
+                kw_actions.entry(w.to_string()).or_default().insert(Action::Context(0));
+            }
+        }
         // A hit on a keyword also stands for every keyword inside it: with
         // leftmost-first matching, `sk-ant-` hides the `sk-` that it contains.
         let mut patterns: Vec<String> = kw_actions.keys().cloned().collect();
@@ -232,6 +249,7 @@ impl Builder {
                         acts.extend(a.iter().map(|act| match *act {
                             Action::Rule(r, _) => Action::Rule(r, off as u32),
                             Action::Key => Action::Key,
+                            Action::Context(_) => Action::Context(off as u32),
                         }));
                     }
                 }
@@ -246,7 +264,7 @@ impl Builder {
                     .match_kind(MatchKind::LeftmostFirst)
                     .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&patterns)
-                    .map_err(|e| Error::Config { name: "keywords", msg: e.to_string() })?,
+                    .map_err(|e| Error::config("keywords", e.to_string()))?,
             )
         };
 
@@ -257,6 +275,7 @@ impl Builder {
             .map(CompiledRule::reach)
             .chain(entropy.as_ref().map(EntropyLayer::max_len))
             .chain(keys.as_ref().map(KeysLayer::max_len))
+            .chain(context.as_ref().map(ContextLayer::max_len))
             .max()
             .unwrap_or(0)
             + EDGE;
@@ -270,6 +289,7 @@ impl Builder {
                 whole_set,
                 entropy,
                 keys,
+                context,
                 max_len,
             }),
             exact: ExactSet::empty(),
@@ -529,7 +549,7 @@ fn build_set(rules: &[CompiledRule], mut members: Vec<u32>) -> Result<Option<Rul
         .configure(meta_config())
         .syntax(syntax_config())
         .build_many(&pats)
-        .map_err(|e| Error::Config { name: "keyword-less rules", msg: e.to_string() })?;
+        .map_err(|e| Error::config("keyword-less rules", e.to_string()))?;
     let pad = members.iter().map(|&i| rules[i as usize].max_len).max().unwrap_or(0) + EDGE;
     Ok(Some(RuleSet { regex, rules: members, pad }))
 }
@@ -763,7 +783,7 @@ impl Engine {
     /// findings widened to character boundaries.
     fn run_detectors(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), Error> {
         for d in &self.detectors {
-            let found = d.detect(text).map_err(|msg| Error::Detector { name: d.name().to_string(), msg })?;
+            let found = d.detect(text).map_err(|msg| Error::detector(d.name(), msg))?;
             for f in &found {
                 check_plugin_finding(d.name(), text, f)?;
             }
@@ -807,6 +827,11 @@ impl Engine {
                             Action::Key => {
                                 if let Some(k) = &c.keys {
                                     k.check_hit(text, m.start(), m.end(), out);
+                                }
+                            }
+                            Action::Context(off) => {
+                                if let Some(cx) = &c.context {
+                                    cx.check_hit(text, m.start() + off as usize, out);
                                 }
                             }
                         }
@@ -873,6 +898,14 @@ impl Engine {
                 }
             }
         }
+        if let Some(cx) = &self.inner.context {
+            let lower = bytes.to_ascii_lowercase();
+            for w in crate::context::WORDS {
+                for at in memchr::memmem::find_iter(&lower, w.as_bytes()) {
+                    cx.check_hit(bytes, at, &mut out);
+                }
+            }
+        }
         if let Some(ent) = &self.inner.entropy {
             ent.find_naive(bytes, &mut out);
         }
@@ -893,7 +926,7 @@ fn snap_to_chars(text: &str, f: &mut Finding) {
 }
 
 fn check_plugin_finding(name: &str, text: &str, f: &Finding) -> Result<(), Error> {
-    let bad = |msg: String| Err(Error::InvalidFinding { name: name.to_string(), msg });
+    let bad = |msg: String| Err(Error::invalid_finding(name, msg));
     if f.start >= f.end || f.end > text.len() {
         return bad(format!("span {}..{} is empty or outside the {}-byte input", f.start, f.end, text.len()));
     }
@@ -969,7 +1002,7 @@ mod tests {
         let short = Engine::new([rule("a", &["ab"], "ab[0-9]{2}")]).unwrap_err();
         assert!(short.to_string().contains("too short"), "{short}");
         let dup = Engine::new([rule("a", &["abc"], "abc"), rule("a", &["abd"], "abd")]).unwrap_err();
-        assert!(matches!(dup, Error::DuplicateRule(_)));
+        assert!(dup.to_string().contains("used twice"), "{dup}");
         let bad = Engine::new([rule("a", &["abc"], "abc(")]).unwrap_err();
         assert!(bad.to_string().starts_with("rule a: bad regex"), "{bad}");
     }

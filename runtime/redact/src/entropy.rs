@@ -51,16 +51,13 @@ fn with_padding(text: &[u8], mut b: usize) -> usize {
 impl EntropyLayer {
     pub(crate) fn new(cfg: &EntropyConfig) -> Result<EntropyLayer, Error> {
         if cfg.min_len < 8 || cfg.max_len < cfg.min_len {
-            return Err(Error::Config {
-                name: "entropy",
-                msg: format!("need 8 <= min_len <= max_len, got min_len {} and max_len {}", cfg.min_len, cfg.max_len),
-            });
+            return Err(Error::config(
+                "entropy",
+                format!("need 8 <= min_len <= max_len, got min_len {} and max_len {}", cfg.min_len, cfg.max_len),
+            ));
         }
         if !(0.0..=8.0).contains(&cfg.min_bits) {
-            return Err(Error::Config {
-                name: "entropy",
-                msg: format!("min_bits must be between 0 and 8, got {}", cfg.min_bits),
-            });
+            return Err(Error::config("entropy", format!("min_bits must be between 0 and 8, got {}", cfg.min_bits)));
         }
         Ok(EntropyLayer {
             min_len: cfg.min_len,

@@ -41,10 +41,10 @@ impl ExactSet {
         let mut owners = Vec::new();
         for (name, value) in values {
             if value.len() < MIN_EXACT_LEN {
-                return Err(Error::Config {
-                    name: "exact",
-                    msg: format!("value of {name} is shorter than {MIN_EXACT_LEN} bytes and would match ordinary text"),
-                });
+                return Err(Error::config(
+                    "exact",
+                    format!("value of {name} is shorter than {MIN_EXACT_LEN} bytes and would match ordinary text"),
+                ));
             }
             let rule: Arc<str> = Arc::from(format!("secret:{name}"));
             let label: Arc<str> = Arc::from(format!("SECRET_{}", label_part(name)));
@@ -62,7 +62,7 @@ impl ExactSet {
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&pats)
-            .map_err(|e| Error::Config { name: "exact", msg: e.to_string() })?;
+            .map_err(|e| Error::config("exact", e.to_string()))?;
         Ok(ExactSet { ac: Some(ac), owners, patterns: pats, max_len })
     }
 

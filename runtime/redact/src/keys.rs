@@ -40,10 +40,10 @@ impl KeysLayer {
         let mut normalized = Vec::new();
         for name in &cfg.names {
             if name.len() < 3 || !name.bytes().all(is_key_byte) {
-                return Err(Error::Config {
-                    name: "keys.names",
-                    msg: format!("{name:?}: a key name needs 3 or more of A-Z a-z 0-9 _ - ."),
-                });
+                return Err(Error::config(
+                    "keys.names",
+                    format!("{name:?}: a key name needs 3 or more of A-Z a-z 0-9 _ - ."),
+                ));
             }
             keywords.push(name.to_ascii_lowercase());
             let n = normalize(name.as_bytes());
@@ -52,7 +52,7 @@ impl KeysLayer {
             }
         }
         if cfg.max_value_len == 0 {
-            return Err(Error::Config { name: "keys.max_value_len", msg: "must be > 0".into() });
+            return Err(Error::config("keys.max_value_len", "must be > 0"));
         }
         Ok(KeysLayer {
             keywords,

@@ -9,6 +9,7 @@
 //! | pattern | credential formats and PII, by rules | one keyword pass; regexes only near keyword hits or digits |
 //! | entropy | long random-looking tokens | a strided probe, ~1/32 of the bytes |
 //! | keys | string values under sensitive JSON keys | rides the keyword pass |
+//! | context | values named by a credential word (`FOO_API_KEY=`, `--password x`) | rides the keyword pass |
 //! | plugin | whatever a [`Detector`] finds | the detector's |
 //!
 //! A [`Session`] turns findings into placeholders (`[EMAIL_1]`), the same for
@@ -39,10 +40,12 @@
 
 use std::sync::Arc;
 
+mod context;
 mod detector;
 mod engine;
 mod entropy;
 mod error;
+pub mod eval;
 mod exact;
 mod keys;
 mod resolve;
@@ -57,7 +60,7 @@ pub use engine::{valid_label, Builder, Engine, RuleInfo};
 pub use error::Error;
 pub use exact::{ExactSet, MIN_EXACT_LEN};
 pub use resolve::resolve;
-pub use rule::{Allowlist, Anchor, EntropyConfig, Examples, KeysConfig, Layer, RuleSpec, Validator};
+pub use rule::{Allowlist, Anchor, ContextConfig, EntropyConfig, Examples, KeysConfig, Layer, RuleSpec, Validator};
 pub use session::{Session, StreamRehydrator, MAX_PLACEHOLDER_LEN};
 pub use stream::StreamRedactor;
 pub use test_examples::ExampleFailure;

@@ -19,6 +19,9 @@ pub enum Layer {
     Entropy,
     /// String values under sensitive JSON keys.
     Keys,
+    /// Values named by a credential word in any host format
+    /// (`FOO_API_KEY=...`, `--password x`, `Password=...;`).
+    Context,
     /// External detectors such as Wasm plugins.
     Plugin,
 }
@@ -31,6 +34,7 @@ impl Layer {
             Layer::Pattern => "pattern",
             Layer::Entropy => "entropy",
             Layer::Keys => "keys",
+            Layer::Context => "context",
             Layer::Plugin => "plugin",
         }
     }
@@ -185,6 +189,20 @@ impl Default for EntropyConfig {
             min_bits: 4.5,
             allow_prefixes: ["sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:"].map(String::from).to_vec(),
         }
+    }
+}
+
+/// Settings of the context layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    /// Off switch (default: on).
+    pub enabled: bool,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        ContextConfig { enabled: true }
     }
 }
 

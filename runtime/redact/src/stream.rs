@@ -64,7 +64,7 @@ impl StreamRedactor {
     pub fn finish(self, session: &mut Session) -> Result<String, Error> {
         let valid = self.valid_prefix()?;
         if valid != self.buf.len() {
-            return Err(Error::Utf8(self.dropped + valid));
+            return Err(Error::utf8(self.dropped + valid));
         }
         let text = std::str::from_utf8(&self.buf).expect("checked UTF-8");
         let findings = self.engine.find(text)?;
@@ -97,7 +97,7 @@ impl StreamRedactor {
         match std::str::from_utf8(&self.buf[self.released..]) {
             Ok(_) => Ok(self.buf.len()),
             Err(e) if e.error_len().is_none() => Ok(self.released + e.valid_up_to()),
-            Err(e) => Err(Error::Utf8(self.dropped + self.released + e.valid_up_to())),
+            Err(e) => Err(Error::utf8(self.dropped + self.released + e.valid_up_to())),
         }
     }
 }
