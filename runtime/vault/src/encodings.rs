@@ -116,10 +116,11 @@ mod tests {
             "p%40ss%3Aw0rd%2FSecret%21+%C3%A9%2Bx",   // form encoding
             "cEBzczp3MHJkL1NlY3JldCEgw6kreA==",       // base64
             "cEBzczp3MHJkL1NlY3JldCEgw6kreA",         // base64url, no padding
-            "70407373",                               // hex prefix of a longer form
         ] {
             assert!(contains_some(&f, encoded), "{encoded} not covered");
         }
+        let hex: String = value.bytes().map(|b| format!("{b:02X}")).collect();
+        assert!(contains_some(&f, &format!("0x{hex};")) && contains_some(&f, &hex.to_lowercase()));
     }
 
     #[test]
