@@ -154,6 +154,11 @@ fn the_forward_proxy_binds_secret_refs_to_hosts_guards_ssrf_and_tunnels_only_to_
     let server = start(&dir, &provider);
     let (echo, seen) = start_echo();
     let proxy = format!("http://127.0.0.1:{}", server.egress);
+    // SECRET_REF over plain http needs the scheme and port in the binding
+    // (issue 14: a bare host is bound for https only).
+    let out =
+        warden(&server.state, &["secrets", "set", "echo", "--host", &format!("http://127.0.0.1:{echo}")], ECHO_TOKEN);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // SECRET_REF to its bound host: substituted in headers and body; the
     // body's personal data is redacted on the way.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust, installed when missing: the wasm
-# toolchain for the plugin guests, curl, and the official `openai` Python
-# package (a real client for the gateway tests). Safe to run again.
+# toolchain for the plugin guests, curl, and the official `openai` and `anthropic` Python
+# packages (real clients for the gateway tests). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,9 @@ if ! command -v curl >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; th
 fi
 if ! python3 -c "import openai" >/dev/null 2>&1; then
   python3 -m pip install -q "openai==1.99.9" || python3 -m pip install -q --break-system-packages "openai==1.99.9"
+fi
+if ! python3 -c "import anthropic" >/dev/null 2>&1; then
+  python3 -m pip install -q "anthropic==0.64.0" || python3 -m pip install -q --break-system-packages "anthropic==0.64.0"
 fi
 
 # Node 24 and the real OpenClaw, for the plugin test (tests/openclaw.rs).

@@ -147,6 +147,15 @@ pub struct GatewaySettings {
     /// `/llm/<name>/...`.
     #[serde(default)]
     pub upstreams: Vec<UpstreamSpec>,
+    /// Binary parts embedded in a model request (images, PDFs), which no
+    /// layer but the exact one can read: `"pass"` (default, counted) or
+    /// `"refuse"`.
+    #[serde(default = "default_binary_parts")]
+    pub binary_parts: String,
+}
+
+fn default_binary_parts() -> String {
+    "pass".into()
 }
 
 /// One model provider behind the gateway.
@@ -263,6 +272,12 @@ impl PolicySource {
         if let Some(data) = files.get(PROGRAMS_FILE) {
             Programs::parse(PROGRAMS_FILE, &text(PROGRAMS_FILE, data)?).map_err(PolicyError::Programs)?;
         }
+        if !matches!(settings.gateway.binary_parts.as_str(), "pass" | "refuse") {
+            return Err(PolicyError::Parse {
+                path: "policy.toml".into(),
+                msg: "[gateway] binary_parts must be \"pass\" or \"refuse\"".into(),
+            });
+        }
         for p in &settings.plugins {
             if !files.contains_key(&p.path) {
                 return Err(PolicyError::MissingPlugin { name: p.name.clone(), path: p.path.clone() });
@@ -313,17 +328,23 @@ fn check_upstream(u: &UpstreamSpec) -> Result<(), String> {
     if !matches!(u.api.as_str(), "openai" | "anthropic") {
         return Err(format!("{at}: api must be \"openai\" or \"anthropic\""));
     }
-    let rest = u
-        .base_url
-        .strip_prefix("https://")
-        .or_else(|| {
-            u.base_url.strip_prefix("http://").filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost"))
-        })
-        .ok_or_else(|| format!("{at}: base_url must be https:// (plain http only to loopback)"))?;
-    if rest.is_empty() || rest.contains(['?', '#', '@']) {
+    // Parsed, not prefix-matched: `http://127.0.0.1.attacker.example` starts
+    // like loopback and is not.
+    let url = url::Url::parse(&u.base_url).map_err(|e| format!("{at}: base_url is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{at}: base_url must be scheme://host[:port][/path]"));
     }
-    Ok(())
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("{at}: base_url must be https:// (plain http only to loopback)")),
+    }
 }
 
 /// The engine of the embedded default policy.
@@ -334,6 +355,34 @@ pub fn default_engine() -> Result<Engine, PolicyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14 (10): a base URL is parsed; plain http only to loopback.
+    #[test]
+    fn issue_14_base_url_is_parsed_not_prefix_matched() {
+        let spec =
+            |url: &str| UpstreamSpec { name: "p".into(), base_url: url.into(), api: "openai".into(), secret: None };
+        for bad in [
+            "http://127.0.0.1.attacker.example",
+            "http://localhostattacker.example:8080",
+            "http://localhost.attacker.example/v1",
+            "http://10.0.0.1",
+            "http://user@127.0.0.1",
+            "https://api.example.com/?k=v",
+            "ftp://127.0.0.1",
+            "https://",
+        ] {
+            assert!(check_upstream(&spec(bad)).is_err(), "{bad} must be refused");
+        }
+        for good in [
+            "https://api.openai.com",
+            "https://api.anthropic.com/v1",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            assert!(check_upstream(&spec(good)).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn embedded_policy_compiles_and_has_the_rules() {

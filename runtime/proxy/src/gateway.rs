@@ -43,26 +43,84 @@ pub struct Upstream {
     pub secret: Option<String>,
 }
 
+/// Where a request goes, as secrets are bound: scheme, host, port.
+#[derive(Clone, Copy, Debug)]
+pub struct Destination<'a> {
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// Lowercase host name or IP literal.
+    pub host: &'a str,
+    /// Port (the scheme's default filled in).
+    pub port: u16,
+}
+
+impl std::fmt::Display for Destination<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Why the server refused what the gateway asked of it. Never carries a
+/// secret value.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub struct ContextError {
+    kind: ContextErrorKind,
+    msg: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContextErrorKind {
+    /// The server cannot serve egress now (stale policy, locked vault).
+    Unavailable,
+    /// The request asked for something the policy does not allow.
+    Refused,
+}
+
+impl ContextError {
+    /// Egress cannot proceed now: the request fails closed with 503.
+    pub fn unavailable(msg: impl Into<String>) -> ContextError {
+        ContextError { kind: ContextErrorKind::Unavailable, msg: msg.into() }
+    }
+
+    /// Not allowed by the policy or the vault's bindings.
+    pub fn refused(msg: impl Into<String>) -> ContextError {
+        ContextError { kind: ContextErrorKind::Refused, msg: msg.into() }
+    }
+
+    /// Whether this is a refusal (as opposed to the server being unable).
+    pub fn is_refusal(&self) -> bool {
+        self.kind == ContextErrorKind::Refused
+    }
+}
+
 /// What the gateway needs from the running server.
 pub trait Context: Send + Sync + 'static {
     /// The engine of the policy in force, with the vault's exact layer.
     /// `Err` fails the request closed (a stale policy, a locked vault).
-    fn engine(&self) -> Result<Engine, String>;
+    fn engine(&self) -> Result<Engine, ContextError>;
     /// The upstream called `name`.
     fn upstream(&self, name: &str) -> Option<Upstream>;
-    /// The header carrying secret `secret`, if it may go to `host`.
-    fn credential(&self, secret: &str, host: &str) -> Result<(String, Zeroizing<String>), String>;
+    /// The header carrying secret `secret`, if it may go to `to`.
+    fn credential(&self, secret: &str, to: &Destination<'_>) -> Result<(String, Zeroizing<String>), ContextError>;
     /// Count tokens for an agent and model.
     fn record_usage(&self, agent: &str, model: &str, usage: Usage);
     /// Whether a CONNECT tunnel may go to `host:port` (the egress allowlist).
-    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), String>;
+    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), ContextError>;
     /// IP ranges the SSRF guard lets through.
     fn allow_ranges(&self) -> Vec<crate::ssrf::IpRange>;
-    /// The value for `SECRET_REF(name)` in a request to `host`; `Err` when
-    /// the secret does not exist or is not bound to `host`.
-    fn secret_ref(&self, name: &str, host: &str) -> Result<Zeroizing<String>, String>;
+    /// The value for `SECRET_REF(name)` in a request to `to`; `Err` when
+    /// the secret does not exist, is not bound to `to`, or is one the
+    /// policy injects itself (a gateway provider key).
+    fn secret_ref(&self, name: &str, to: &Destination<'_>) -> Result<Zeroizing<String>, ContextError>;
     /// Count and audit a refused egress attempt (`ssrf`, `connect`, `secret_ref`).
     fn refused(&self, kind: &str, detail: &str);
+    /// What to do with binary parts embedded in a model request. Default: pass.
+    fn binary_parts(&self) -> crate::json::BinaryParts {
+        crate::json::BinaryParts::Pass
+    }
+    /// Count binary parts forwarded unread. Default: nothing.
+    fn record_binary_parts(&self, _n: usize) {}
     /// Count what redacting one request found (metrics). Default: nothing.
     fn record_findings(&self, _findings: &[warden_redact::Finding]) {}
     /// One request served (`llm`, `forward`, `connect`), its status and the
@@ -99,10 +157,14 @@ pub struct Gateway<C> {
     ctx: Arc<C>,
     client: reqwest::Client,
     limits: Limits,
+    /// `[egress] token_file`: when set, `/llm/` requests must carry it as
+    /// their API key (`Authorization: Bearer` or `x-api-key`).
+    token: Option<Zeroizing<String>>,
 }
 
-/// Headers of the agent's request that go on to the provider; everything
-/// else (its own key, cookies, hop-by-hop headers) stays behind.
+/// Headers of the agent's request that go on to the provider (their values
+/// redacted like the body); everything else (its own key, cookies,
+/// hop-by-hop headers) stays behind.
 const FORWARDED: &[&str] = &[
     "content-type",
     "accept",
@@ -120,6 +182,8 @@ const FORWARDED: &[&str] = &[
 /// Headers of the provider's answer that go back to the agent.
 const RETURNED: &[&str] =
     &["content-type", "cache-control", "retry-after", "x-request-id", "request-id", "openai-processing-ms"];
+
+type Refusal = (StatusCode, &'static str, String);
 
 impl<C: Context> Gateway<C> {
     /// A gateway; `extra_roots` are PEM CA certificates trusted besides the
@@ -140,7 +204,13 @@ impl<C: Context> Gateway<C> {
             }
         }
         let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Gateway { ctx, client, limits })
+        Ok(Gateway { ctx, client, limits, token: None })
+    }
+
+    /// Require `token` as the API key of every `/llm/` request.
+    pub fn with_egress_token(mut self, token: Zeroizing<String>) -> Gateway<C> {
+        self.token = Some(token);
+        self
     }
 
     /// Serve one request on the egress port: CONNECT tunnels, absolute-form
@@ -162,18 +232,62 @@ impl<C: Context> Gateway<C> {
         resp
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, (StatusCode, &'static str, String)> {
+    /// Only the agent's own provider client may use the gateway: no
+    /// browser (`Origin`), a JSON content type (a cross-site "simple"
+    /// request cannot send one), and the egress token when configured.
+    fn admit<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+        if req.headers().contains_key(hyper::header::ORIGIN) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "origin",
+                "requests from a browser (with an Origin header) are refused: the gateway serves the agent's own client".into(),
+            ));
+        }
+        let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media != "application/json" {
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content_type",
+                "the gateway takes Content-Type: application/json only".into(),
+            ));
+        }
+        if let Some(want) = &self.token {
+            let got = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
+                .or_else(|| req.headers().get("api-key").and_then(|v| v.to_str().ok()))
+                .unwrap_or("");
+            if !constant_time_eq(got.trim().as_bytes(), want.as_bytes()) {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "egress_token",
+                    "the egress token is required as the API key ([egress] token_file): set it as the provider API key in the agent's config".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Refusal> {
         let path = req.uri().path().to_string();
         let Some(rest) = path.strip_prefix("/llm/") else {
             return Err((
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("no route for {path}: the gateway serves /llm/<upstream>/..."),
+                "no such route: the gateway serves /llm/<upstream>/...".to_string(),
             ));
         };
         let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let upstream = self.ctx.upstream(name).ok_or_else(|| {
-            (StatusCode::NOT_FOUND, "unknown_upstream", format!("no upstream named {name:?} in the policy"))
+            (
+                StatusCode::NOT_FOUND,
+                "unknown_upstream",
+                "no such upstream in the policy ([[gateway.upstreams]])".to_string(),
+            )
         })?;
         if req.method() != Method::POST {
             return Err((
@@ -182,8 +296,28 @@ impl<C: Context> Gateway<C> {
                 "the gateway forwards POST requests with a JSON body".into(),
             ));
         }
-        let engine = self.ctx.engine().map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "policy", e))?;
+        self.admit(&req)?;
+        let engine = self.ctx.engine().map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "policy", e.to_string()))?;
         let agent = header(&req, "x-warden-agent").unwrap_or_else(|| "default".into());
+        // The path and query reach the provider too: scanned like the body,
+        // refused (not rewritten: the path names the API) when they carry
+        // anything sensitive.
+        for part in [Some(tail), req.uri().query()].into_iter().flatten() {
+            let find =
+                |t: &str| engine.find(t).map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, "redaction", e.to_string()));
+            let mut found = find(part)?;
+            if let Some(decoded) = crate::json::percent_decoded(part) {
+                found.extend(find(&decoded)?);
+            }
+            if !found.is_empty() {
+                self.ctx.record_findings(&found);
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "sensitive_url",
+                    "the URL path or query carries a secret or personal data; it was not forwarded".into(),
+                ));
+            }
+        }
         let mut url = upstream.base_url.clone();
         {
             let base = url.path().trim_end_matches('/').to_string();
@@ -191,16 +325,20 @@ impl<C: Context> Gateway<C> {
             url.set_query(req.uri().query());
         }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let dest = Destination { scheme: url.scheme(), host: &host, port: url.port_or_known_default().unwrap_or(443) };
         let mut headers = reqwest::header::HeaderMap::new();
+        let mut session = Session::new();
         for (k, v) in req.headers() {
             if FORWARDED.contains(&k.as_str()) {
-                headers.append(k.clone(), v.clone());
+                headers.append(k.clone(), self.redact_header(&engine, &mut session, v)?);
             }
         }
         headers.insert("accept-encoding", HeaderValue::from_static("identity"));
         if let Some(secret) = &upstream.secret {
-            let (name, value) =
-                self.ctx.credential(secret, &host).map_err(|e| (StatusCode::BAD_GATEWAY, "credential", e))?;
+            let (name, value) = self
+                .ctx
+                .credential(secret, &dest)
+                .map_err(|e| (StatusCode::BAD_GATEWAY, "credential", e.to_string()))?;
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| (StatusCode::BAD_GATEWAY, "credential", format!("secret {secret}: bad header name")))?;
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
@@ -217,22 +355,37 @@ impl<C: Context> Gateway<C> {
             .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, "body", format!("request body: {e}")))?
             .to_bytes();
         let mut doc = json::parse(&body).map_err(|e| (StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
-        let mut session = Session::new();
-        let report = json::redact_request(&mut doc, &engine, &mut session)
-            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, "redaction", e.to_string()))?;
+        let report =
+            json::redact_request_with(&mut doc, &engine, &mut session, self.ctx.binary_parts()).map_err(|e| {
+                let kind = match e {
+                    json::RequestError::BinaryRefused(_) | json::RequestError::SecretInBinary(_) => "binary_part",
+                    json::RequestError::TooDeep => "too_deep",
+                    _ => "redaction",
+                };
+                (StatusCode::UNPROCESSABLE_ENTITY, kind, e.to_string())
+            })?;
         self.ctx.record_findings(&report.findings);
+        if report.binary_parts > 0 {
+            self.ctx.record_binary_parts(report.binary_parts);
+        }
+        // Read after redaction: a model name is stored with usage and sent
+        // to the hub, so it must be the redacted one.
         let model = json::model(&doc).unwrap_or("unknown").to_string();
-        tracing::debug!(upstream = %upstream.name, redactions = report.findings.len(), strings = report.strings, "request redacted");
+        tracing::debug!(upstream = %upstream.name, redactions = report.findings.len(), strings = report.strings, binary_parts = report.binary_parts, "request redacted");
         let out = serde_json::to_vec(&doc).expect("a parsed document serialises");
 
         let resp = self.client.post(url).headers(headers).body(out).send().await.map_err(|e| {
             (StatusCode::BAD_GATEWAY, "upstream", format!("upstream {}: {}", upstream.name, describe(&e)))
         })?;
         let status = resp.status();
+        let exact = engine.exact().clone();
         let mut builder = Response::builder().status(status.as_u16());
         for (k, v) in resp.headers() {
             if RETURNED.contains(&k.as_str()) {
-                builder = builder.header(k, v);
+                match crate::exact::redact_bytes(&exact, v.as_bytes()) {
+                    std::borrow::Cow::Borrowed(_) => builder = builder.header(k, v),
+                    std::borrow::Cow::Owned(b) => builder = builder.header(k, b),
+                }
             }
         }
         let streaming = resp
@@ -242,12 +395,18 @@ impl<C: Context> Gateway<C> {
             .is_some_and(|t| t.starts_with("text/event-stream"));
         let session = Arc::new(session);
         if streaming {
-            let body = self.stream(resp, session, agent, model);
+            let body = self.stream(resp, session, agent, model, exact);
             return Ok(builder.body(body).expect("valid response"));
         }
         let bytes = read_capped(resp, self.limits.max_response)
             .await
             .map_err(|e| (StatusCode::BAD_GATEWAY, "upstream", format!("upstream {}: {e}", upstream.name)))?;
+        // A provider can quote what it was sent (an error naming the key):
+        // no vault value goes back to the agent.
+        let bytes = match crate::exact::redact_bytes(&exact, &bytes) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(b) => Bytes::from(b),
+        };
         let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(mut v) => {
                 if let Some(u) = json::usage(&v) {
@@ -262,30 +421,71 @@ impl<C: Context> Gateway<C> {
         Ok(builder.body(full(body)).expect("valid response"))
     }
 
+    /// A forwarded header's value, redacted like the body.
+    fn redact_header(&self, engine: &Engine, session: &mut Session, v: &HeaderValue) -> Result<HeaderValue, Refusal> {
+        let Ok(text) = v.to_str() else {
+            // Not visible ASCII: only the exact layer can read it.
+            return match crate::exact::redact_bytes(engine.exact(), v.as_bytes()) {
+                std::borrow::Cow::Borrowed(_) => Ok(v.clone()),
+                std::borrow::Cow::Owned(b) => HeaderValue::from_bytes(&b)
+                    .map_err(|_| (StatusCode::BAD_REQUEST, "header", "a header value could not be redacted".into())),
+            };
+        };
+        let decoded = crate::json::percent_decoded(text);
+        let source = match &decoded {
+            Some(d) if !engine.find(d).map(|f| f.is_empty()).unwrap_or(true) => d.as_str(),
+            _ => text,
+        };
+        let out = engine.redact(source, session).map_err(|e| {
+            (StatusCode::UNPROCESSABLE_ENTITY, "redaction", format!("redaction failed ({e}); not forwarded"))
+        })?;
+        if out.findings.is_empty() {
+            return Ok(v.clone());
+        }
+        self.ctx.record_findings(&out.findings);
+        HeaderValue::from_str(&out.text)
+            .map_err(|_| (StatusCode::BAD_REQUEST, "header", "a header value could not be redacted".into()))
+    }
+
     /// An SSE answer, rehydrated event by event as it arrives.
-    fn stream(&self, mut resp: reqwest::Response, session: Arc<Session>, agent: String, model: String) -> Body {
+    fn stream(
+        &self,
+        mut resp: reqwest::Response,
+        session: Arc<Session>,
+        agent: String,
+        model: String,
+        exact: warden_redact::ExactSet,
+    ) -> Body {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
             let mut sse = SseRehydrator::new();
+            // Vault values are taken out of the raw bytes before anything
+            // else reads them.
+            let mut vault = crate::exact::ExactStream::new(exact);
             loop {
                 match resp.chunk().await {
                     Ok(Some(chunk)) => {
-                        let out = sse.push(&session, &chunk);
+                        let clean = vault.push(&chunk);
+                        let out = sse.push(&session, &clean);
                         if !out.is_empty() && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
                             return; // the agent went away
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        let tail = sse.finish(&session);
+                        let rest = vault.finish();
+                        let mut tail = sse.push(&session, &rest);
+                        tail.extend(sse.finish(&session));
                         let _ = tx.send(Ok(Frame::data(Bytes::from(tail)))).await;
                         let _ = tx.send(Err(std::io::Error::other(format!("upstream: {}", describe(&e))))).await;
                         return;
                     }
                 }
             }
-            let tail = sse.finish(&session);
+            let rest = vault.finish();
+            let mut tail = sse.push(&session, &rest);
+            tail.extend(sse.finish(&session));
             if !tail.is_empty() {
                 let _ = tx.send(Ok(Frame::data(Bytes::from(tail)))).await;
             }
@@ -296,6 +496,11 @@ impl<C: Context> Gateway<C> {
         let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         BodyExt::boxed(StreamBody::new(stream))
     }
+}
+
+/// Compare without leaking where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
@@ -349,56 +554,16 @@ pub fn error(status: StatusCode, kind: &str, msg: &str) -> Response<Body> {
 }
 
 /// Serve `gateway` on `listener` until `shutdown` resolves; connections in
-/// flight are allowed to finish.
+/// flight are allowed to finish (see [`crate::server`]).
 pub async fn serve<C: Context>(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway<C>>,
+    limits: crate::server::ServerLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::rt::TokioIo;
-    // Each connection watches `stop`: on shutdown it finishes the request in
-    // flight and closes (tunnels already upgraded run on until they end).
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut conns = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                // PERF: small writes (SSE events, response heads) must not
-                // wait for Nagle's algorithm and the peer's delayed ACK: that
-                // added ~40 ms per request (`cargo bench -p warden --bench gateway`).
-                let _ = stream.set_nodelay(true);
-                let gw = gateway.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(gw.handle(req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                let mut stopped = stopped.clone();
-                conns.spawn(async move {
-                    let mut conn = std::pin::pin!(conn);
-                    let result = tokio::select! {
-                        r = conn.as_mut() => r,
-                        _ = stopped.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "egress connection ended with an error");
-                    }
-                });
-                // Reap finished connections so the set does not grow.
-                while conns.try_join_next().is_some() {}
-            }
-            _ = &mut shutdown => break,
-        }
-    }
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(30), async { while conns.join_next().await.is_some() {} }).await;
+    let handler = move |req| {
+        let gw = gateway.clone();
+        async move { gw.handle(req).await }
+    };
+    crate::server::serve(listener, handler, limits, shutdown).await;
 }

@@ -6,8 +6,10 @@
 //! policy, the vault's credentials and the usage store through
 //! [`gateway::Context`].
 
+pub mod exact;
 pub mod forward;
 pub mod gateway;
 pub mod json;
+pub mod server;
 pub mod sse;
 pub mod ssrf;

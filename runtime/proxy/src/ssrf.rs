@@ -4,10 +4,14 @@
 //! checked and then dialled, so a name cannot be checked as one address and
 //! connected as another. Refused unless a policy allow-range names them:
 //! loopback, private (RFC 1918, IPv6 unique-local), link-local (cloud
-//! metadata at 169.254.169.254 and fd00:ec2::254 among them), CGNAT
-//! (100.64/10), multicast, unspecified and broadcast, and the IPv6 forms that
-//! carry an IPv4 address inside (IPv4-mapped, IPv4-compatible, NAT64
-//! 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32), judged by that IPv4.
+//! metadata at 169.254.169.254 and fd00:ec2::254 among them), the cloud
+//! platforms' other documented metadata and host endpoints (Azure's wire
+//! server 168.63.129.16, Alibaba's 100.100.100.200 inside CGNAT, Oracle's
+//! 192.0.0.192 inside 192.0.0/24), CGNAT (100.64/10), multicast,
+//! unspecified and broadcast, and the IPv6 forms that carry an IPv4 address
+//! inside (IPv4-mapped, IPv4-translated `::ffff:0:a.b.c.d`,
+//! IPv4-compatible, NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32),
+//! judged by that IPv4.
 //! Host names spelled as numbers (`2130706433`, `0x7f.1`, `0177.0.0.1`) are
 //! read the way `inet_aton` reads them, so they are judged as the address
 //! they are.
@@ -82,7 +86,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
     Some(match o {
         [127, ..] => "loopback",
         [10, ..] | [172, 16..=31, ..] | [192, 168, ..] => "private",
-        [169, 254, 169, 254] => "cloud metadata",
+        [169, 254, 169, 254] | [168, 63, 129, 16] | [100, 100, 100, 200] | [192, 0, 0, 192] => "cloud metadata",
         [169, 254, ..] => "link-local",
         [100, 64..=127, ..] => "carrier-grade NAT",
         [0, ..] => "unspecified",
@@ -119,6 +123,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     match s {
         // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d (not :: or ::1).
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
+        // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765 SIIT).
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some(tail),
         [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail),
         // NAT64 well-known prefix 64:ff9b::/96 (and the local-use 64:ff9b:1::/48).
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
@@ -231,6 +237,20 @@ mod tests {
             assert!(refused(host).is_some(), "{host} must be refused");
         }
         assert_eq!(refused("169.254.169.254"), Some("cloud metadata"));
+    }
+
+    /// Issue 14 (12): the wire server, IPv4-translated addresses and the
+    /// other documented metadata endpoints are refused (decided here, no
+    /// packet sent).
+    #[test]
+    fn issue_14_cloud_metadata_and_ipv4_translated_are_refused() {
+        for host in ["168.63.129.16", "100.100.100.200", "192.0.0.192", "[::ffff:a83f:8110]", "::ffff:168.63.129.16"] {
+            assert_eq!(refused(host), Some("cloud metadata"), "{host}");
+        }
+        for host in ["[::ffff:0:127.0.0.1]", "::ffff:0:7f00:1", "::ffff:0:169.254.169.254", "::ffff:0:10.0.0.1"] {
+            assert!(refused(host).is_some(), "{host} must be refused");
+        }
+        assert_eq!(refused("::ffff:0:8.8.8.8"), None, "a public IPv4 translated stays public");
         assert_eq!(refused("2001:0:4136:e378:8000:63bf:80ff:fffe"), Some("loopback"), "Teredo client 127.0.0.1");
     }
 

@@ -747,6 +747,19 @@ impl Engine {
         self.inner.max_len.max(self.exact.max_len() + EDGE).max(plugins + EDGE)
     }
 
+    /// Whether `key` is a sensitive JSON key for the keys layer (`false`
+    /// when the layer is off). Lets a caller that walks parsed JSON redact
+    /// a whole value under such a key, whatever its type: the layer itself
+    /// only sees JSON text.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        self.inner.keys.as_ref().is_some_and(|k| k.is_sensitive(key))
+    }
+
+    /// The exact layer in force (the vault's values).
+    pub fn exact(&self) -> &ExactSet {
+        &self.exact
+    }
+
     /// The compiled rules, in the order given.
     pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
         self.inner.rules.iter().map(|r| RuleInfo {

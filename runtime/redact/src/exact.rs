@@ -93,6 +93,14 @@ impl ExactSet {
         self.max_len
     }
 
+    /// Every match in `bytes` (which need not be UTF-8): start, end and
+    /// the placeholder label. For bodies Warden cannot parse (binary
+    /// uploads, streamed answers), where vault values are still caught.
+    pub fn find_bytes(&self, bytes: &[u8]) -> Vec<(usize, usize, Arc<str>)> {
+        let Some(ac) = &self.ac else { return Vec::new() };
+        ac.find_iter(bytes).map(|m| (m.start(), m.end(), self.owners[m.pattern().as_usize()].1.clone())).collect()
+    }
+
     pub(crate) fn find(&self, text: &[u8], out: &mut Vec<Finding>) {
         let Some(ac) = &self.ac else { return };
         for m in ac.find_iter(text) {

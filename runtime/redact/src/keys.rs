@@ -63,6 +63,14 @@ impl KeysLayer {
         })
     }
 
+    /// Whether a whole key (as parsed, unquoted) is sensitive.
+    pub(crate) fn is_sensitive(&self, key: &str) -> bool {
+        // Parsed keys may hold any character: keep letters and digits only,
+        // so `db password` and `DB-Password` count like `db_password`.
+        let key: Vec<u8> = key.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_lowercase()).collect();
+        self.normalized.iter().any(|n| key.ends_with(n))
+    }
+
     /// Context this layer needs on each side of a finding.
     pub(crate) fn max_len(&self) -> usize {
         2 * MAX_KEY_LEN + self.max_value_len + 16
@@ -146,6 +154,17 @@ mod tests {
         assert_eq!(find(r#"{"user": "bob", "password": "hunter2"}"#), vec!["hunter2"]);
         assert_eq!(find(r#"{"DB_PASSWORD" :"a\"b"}"#), vec![r#"a\"b"#]);
         assert_eq!(find(r#"{"X-Api-Key": "k"}"#), vec!["k"]);
+    }
+
+    #[test]
+    fn whole_keys_as_parsed() {
+        let layer = KeysLayer::new(&KeysConfig::default()).unwrap();
+        for k in ["password", "DB_PASSWORD", "db password", "X-Api-Key", "client.secret"] {
+            assert!(layer.is_sensitive(k), "{k}");
+        }
+        for k in ["password_hint", "max_tokens", "model", ""] {
+            assert!(!layer.is_sensitive(k), "{k}");
+        }
     }
 
     #[test]

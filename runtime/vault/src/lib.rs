@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
+pub mod encodings;
+
 use age::secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use warden_redact::ExactSet;
@@ -110,41 +112,103 @@ impl std::fmt::Display for Injection {
     }
 }
 
-/// A host a secret may go to: `api.example.com` exactly, or `*.example.com`
-/// for any subdomain (not the apex). Lowercase, punycode.
+/// Where a secret may go: a host (`api.example.com` exactly, or
+/// `*.example.com` for any subdomain, not the apex), optionally with a
+/// scheme and port (`http://127.0.0.1:8080`). Lowercase, punycode.
+///
+/// A bare host is bound for **https only** (any port: TLS proves the host);
+/// plain `http` needs the scheme and port spelled out, so a value bound to a
+/// host's TLS API never travels in the clear or to another service on the
+/// same machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HostPattern(String);
 
 impl HostPattern {
-    /// Parse and normalise (`*.Bücher.example` -> `*.xn--bcher-kva.example`).
+    /// Parse and normalise (`*.Bücher.example` -> `*.xn--bcher-kva.example`,
+    /// `HTTP://Host:80` -> `http://host`).
     pub fn parse(text: &str) -> Result<HostPattern, VaultError> {
         let bad = |why: &str| VaultError::Invalid(format!("host {text:?}: {why}"));
-        let (wild, host) = match text.strip_prefix("*.") {
+        let (scheme, rest) = match text.split_once("://") {
+            Some((s, r)) => {
+                let s = s.to_ascii_lowercase();
+                if s != "http" && s != "https" {
+                    return Err(bad("the scheme must be http or https"));
+                }
+                (Some(s), r.trim_end_matches('/'))
+            }
+            None => (None, text),
+        };
+        let (host, port) = match (&scheme, rest.rsplit_once(':')) {
+            (Some(_), Some((h, p))) => {
+                (h, Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port must be 1-65535"))?))
+            }
+            _ => (rest, None),
+        };
+        let (wild, host) = match host.strip_prefix("*.") {
             Some(rest) => (true, rest),
-            None => (false, text),
+            None => (false, host),
         };
         if host.is_empty() || host.contains(['/', ':', '*', '@', ' ']) {
-            return Err(bad("expected a host name such as api.example.com or *.example.com"));
+            return Err(bad("expected a host name such as api.example.com, *.example.com or http://127.0.0.1:8080"));
         }
         let ascii = idna::domain_to_ascii(host).map_err(|_| bad("not a valid domain name"))?;
         if ascii.is_empty() || ascii.ends_with('.') || !ascii.contains('.') && !wild && ascii != "localhost" {
             return Err(bad("expected a fully qualified host name"));
         }
-        Ok(HostPattern(if wild { format!("*.{ascii}") } else { ascii }))
+        let host = if wild { format!("*.{ascii}") } else { ascii };
+        Ok(HostPattern(match scheme {
+            None => host,
+            Some(s) => {
+                let default = if s == "https" { 443 } else { 80 };
+                match port.filter(|p| *p != default) {
+                    Some(p) => format!("{s}://{host}:{p}"),
+                    None => format!("{s}://{host}"),
+                }
+            }
+        }))
     }
 
-    /// Whether `host` (already lowercase ASCII/punycode) matches.
+    /// (scheme, host pattern, port) with the defaults filled in.
+    fn parts(&self) -> (Option<&str>, &str, Option<u16>) {
+        match self.0.split_once("://") {
+            None => (None, &self.0, None),
+            Some((scheme, rest)) => {
+                let default = if scheme == "https" { 443 } else { 80 };
+                match rest.rsplit_once(':') {
+                    Some((h, p)) => (Some(scheme), h, p.parse().ok()),
+                    None => (Some(scheme), rest, Some(default)),
+                }
+            }
+        }
+    }
+
+    /// Whether `host` (already lowercase ASCII/punycode) matches, whatever
+    /// the scheme and port (the egress allowlist pairs hosts with ports
+    /// itself).
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.');
-        match self.0.strip_prefix("*.") {
+        let pattern = self.parts().1;
+        match pattern.strip_prefix("*.") {
             Some(suffix) => {
                 host.len() > suffix.len() + 1
                     && host.ends_with(suffix)
                     && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
             }
-            None => host == self.0,
+            None => host == pattern,
         }
+    }
+
+    /// Whether a request to `scheme://host:port` may carry the secret: the
+    /// host matches, and the scheme and port are the bound ones (a bare
+    /// host: https on any port).
+    pub fn matches_url(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let (s, _, p) = self.parts();
+        let scheme_ok = match s {
+            None => scheme.eq_ignore_ascii_case("https"),
+            Some(s) => scheme.eq_ignore_ascii_case(s) && p == Some(port),
+        };
+        scheme_ok && self.matches(host)
     }
 
     /// The pattern's text.
@@ -185,9 +249,15 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// Whether this secret may be sent to `host`.
+    /// Whether this secret's host list names `host` (any scheme or port).
     pub fn bound_to(&self, host: &str) -> bool {
         self.info.hosts.iter().any(|h| h.matches(host))
+    }
+
+    /// Whether this secret may be sent to `scheme://host:port` (see
+    /// [`HostPattern::matches_url`]).
+    pub fn bound_to_url(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.info.hosts.iter().any(|h| h.matches_url(scheme, host, port))
     }
 }
 
@@ -325,7 +395,11 @@ impl Vault {
     /// The exact-layer set of every value.
     pub fn exact_set(&self) -> Result<ExactSet, VaultError> {
         let all = self.all()?;
-        ExactSet::new(all.iter().map(|s| (s.info.name.as_str(), s.value.as_str())))
+        // Every value with the shapes it travels in (see [`encodings`]);
+        // all forms of one secret share its name, so one placeholder.
+        let forms: Vec<(&str, Vec<Zeroizing<String>>)> =
+            all.iter().map(|s| (s.info.name.as_str(), encodings::forms(&s.value))).collect();
+        ExactSet::new(forms.iter().flat_map(|(name, fs)| fs.iter().map(move |f| (*name, f.as_str()))))
             .map_err(|e| VaultError::Invalid(e.to_string()))
     }
 

@@ -141,10 +141,30 @@ fn host_patterns_and_header_templates_are_checked() {
     assert!(p.matches("api.example.com") && p.matches("a.b.example.com"));
     assert!(!p.matches("example.com") && !p.matches("evilexample.com"));
     assert_eq!(HostPattern::parse("bücher.example").unwrap().as_str(), "xn--bcher-kva.example");
-    for bad in ["", "http://x.com", "x.com/path", "a b.com", "*.", "com"] {
+    for bad in
+        ["", "ftp://x.com", "http://x.com:0", "http://x.com/path", "x.com:8080", "x.com/path", "a b.com", "*.", "com"]
+    {
         assert!(HostPattern::parse(bad).is_err(), "{bad}");
     }
     assert!(Injection::header("x-api-key: {}").is_ok());
+}
+
+/// Issue 14 (6): a secret is bound to scheme, host and port; a bare host
+/// means https only, so plain http or another service needs an explicit
+/// binding.
+#[test]
+fn issue_14_bindings_name_scheme_host_and_port() {
+    let bare = HostPattern::parse("api.example.com").unwrap();
+    assert!(bare.matches_url("https", "api.example.com", 443) && bare.matches_url("https", "api.example.com", 8443));
+    assert!(!bare.matches_url("http", "api.example.com", 80), "plain http needs an explicit binding");
+    let http = HostPattern::parse("HTTP://127.0.0.1:8080/").unwrap();
+    assert_eq!(http.as_str(), "http://127.0.0.1:8080");
+    assert!(http.matches_url("http", "127.0.0.1", 8080));
+    assert!(!http.matches_url("http", "127.0.0.1", 8081) && !http.matches_url("https", "127.0.0.1", 8080));
+    assert_eq!(HostPattern::parse("https://api.example.com:443").unwrap().as_str(), "https://api.example.com");
+    let https = HostPattern::parse("https://*.example.com").unwrap();
+    assert!(https.matches_url("https", "a.example.com", 443) && !https.matches_url("https", "a.example.com", 444));
+    assert!(https.matches("a.example.com"), "host-only matching ignores scheme and port");
     for bad in ["Authorization Bearer {}", "Auth: Bearer", "Auth: {} {}", "Bad Name: {}"] {
         assert!(Injection::header(bad).is_err(), "{bad}");
     }

@@ -11,6 +11,7 @@
 //! listen = "127.0.0.1:8100"            # WARDEN_EGRESS_LISTEN
 //! ca_file = "/etc/warden/extra-ca.pem" # WARDEN_EGRESS_CA_FILE (extra upstream CAs)
 //! idle_timeout = "300s"                # WARDEN_EGRESS_IDLE_TIMEOUT: longest silence from an upstream
+//! token_file = "/etc/warden/egress.token" # WARDEN_EGRESS_TOKEN_FILE: /llm/ requests must send it as their API key
 //! [policy]
 //! bundle_url = "https://hub.example/v1/bundles/acme.tar.gz"  # WARDEN_POLICY_BUNDLE_URL
 //! trust = ["ed25519:...", "/etc/warden/hub.pub"]            # WARDEN_POLICY_TRUST (comma-separated)
@@ -116,11 +117,20 @@ pub struct EgressConfig {
     pub ca_file: Option<PathBuf>,
     /// Longest silence from an upstream before the request fails.
     pub idle_timeout: String,
+    /// A file holding the egress token: when set, `/llm/` requests must
+    /// carry it as their API key (the agent's provider config sends it), so
+    /// no other local process can spend the provider keys.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for EgressConfig {
     fn default() -> Self {
-        EgressConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8100)), ca_file: None, idle_timeout: "300s".into() }
+        EgressConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8100)),
+            ca_file: None,
+            idle_timeout: "300s".into(),
+            token_file: None,
+        }
     }
 }
 
@@ -198,6 +208,9 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_EGRESS_CA_FILE") {
             self.egress.ca_file = Some(v.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("WARDEN_EGRESS_TOKEN_FILE") {
+            self.egress.token_file = Some(v.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty());
         }
         if let Some(v) = get("WARDEN_POLICY_BUNDLE_URL") {
             self.policy.bundle_url = Some(v).filter(|s| !s.is_empty());

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use warden_proxy::gateway::{Context, Upstream};
+use warden_proxy::gateway::{Context, ContextError, Destination, Upstream};
 use warden_proxy::json::Usage;
 use warden_redact::{Engine, ExactSet};
 use warden_vault::Vault;
@@ -18,8 +18,6 @@ pub struct EgressContext {
     /// The vault's exact layer, rebuilt when the secrets change (the stamp
     /// is a cheap query that any write or delete moves).
     exact: Mutex<((i64, i64, i64), ExactSet)>,
-    /// Refused egress attempts by kind (`ssrf`, `connect`, `secret_ref`).
-    refusals: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Usage goes to a writer thread that commits once a second.
     usage: Mutex<Option<std::sync::mpsc::Sender<(String, String, Usage)>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -84,7 +82,6 @@ impl EgressContext {
             activator,
             vault,
             exact: Mutex::new((stamp, exact)),
-            refusals: Mutex::default(),
             usage: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             metrics,
@@ -97,11 +94,6 @@ impl EgressContext {
         if let Some(w) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = w.join();
         }
-    }
-
-    /// Refused egress attempts so far, by kind.
-    pub fn refusals(&self) -> std::collections::BTreeMap<String, u64> {
-        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn exact(&self) -> Result<ExactSet, String> {
@@ -128,8 +120,8 @@ impl EgressContext {
 }
 
 impl Context for EgressContext {
-    fn engine(&self) -> Result<Engine, String> {
-        self.engine_of(&self.activator.current())
+    fn engine(&self) -> Result<Engine, ContextError> {
+        self.engine_of(&self.activator.current()).map_err(ContextError::unavailable)
     }
 
     fn upstream(&self, name: &str) -> Option<Upstream> {
@@ -142,48 +134,74 @@ impl Context for EgressContext {
         })
     }
 
-    fn credential(&self, secret: &str, host: &str) -> Result<(String, Zeroizing<String>), String> {
+    fn credential(&self, secret: &str, to: &Destination<'_>) -> Result<(String, Zeroizing<String>), ContextError> {
+        let host = to.host;
         let s = self.vault.get(secret).map_err(|e| match e {
-            warden_vault::VaultError::NotFound(_) => format!(
+            warden_vault::VaultError::NotFound(_) => ContextError::refused(format!(
                 "no secret named {secret} in the vault (warden secrets set {secret} --host {host} --header 'Authorization: Bearer {{}}')"
-            ),
-            other => other.to_string(),
+            )),
+            other => ContextError::unavailable(other.to_string()),
         })?;
-        if !s.bound_to(host) {
+        if !s.bound_to_url(to.scheme, to.host, to.port) {
             tracing::warn!(secret, host, "refused: secret not bound to the upstream host");
-            return Err(format!("secret {secret} is not bound to {host}"));
+            return Err(ContextError::refused(format!("secret {secret} is not bound to {host} (for {})", to.scheme)));
         }
-        s.info.inject.render(&s.value).ok_or_else(|| format!("secret {secret} has no header template (--header)"))
+        s.info
+            .inject
+            .render(&s.value)
+            .ok_or_else(|| ContextError::refused(format!("secret {secret} has no header template (--header)")))
     }
 
-    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), String> {
+    fn destination_allowed(&self, host: &str, port: u16) -> Result<(), ContextError> {
         let policy = self.activator.current();
         if policy.egress_allow.iter().any(|(p, allowed)| *allowed == port && p.matches(host)) {
             return Ok(());
         }
-        Err(format!("{host}:{port} is not in the egress allowlist (policy.toml [egress] allow)"))
+        Err(ContextError::refused(format!("{host}:{port} is not in the egress allowlist (policy.toml [egress] allow)")))
     }
 
     fn allow_ranges(&self) -> Vec<warden_proxy::ssrf::IpRange> {
         self.activator.current().allow_ranges.clone()
     }
 
-    fn secret_ref(&self, name: &str, host: &str) -> Result<Zeroizing<String>, String> {
+    fn secret_ref(&self, name: &str, to: &Destination<'_>) -> Result<Zeroizing<String>, ContextError> {
         let refuse = |why: String| {
-            self.refused("secret_ref", &format!("SECRET_REF({name}) toward {host}: {why}"));
-            Err(format!("refused: SECRET_REF({name}) may not go to {host} ({why})"))
+            self.refused("secret_ref", &format!("SECRET_REF({name}) toward {to}: {why}"));
+            Err(ContextError::refused(format!("refused: SECRET_REF({name}) may not go to {to} ({why})")))
         };
-        match self.vault.get(name) {
-            Ok(s) if s.bound_to(host) => Ok(s.value),
-            Ok(_) => refuse("not bound to this host".into()),
-            Err(warden_vault::VaultError::NotFound(_)) => refuse("no such secret".into()),
-            Err(e) => Err(format!("vault: {e}")),
+        // A key the policy injects for the gateway is the gateway's alone:
+        // expanding it on the agent's say-so would let the agent read it
+        // back from anything that echoes.
+        let policy = self.activator.current();
+        if policy.source.settings.gateway.upstreams.iter().any(|u| u.secret.as_deref() == Some(name)) {
+            return refuse("the gateway injects this secret itself".into());
         }
+        match self.vault.get(name) {
+            Ok(s) if !matches!(s.info.inject, warden_vault::Injection::Substitute) => {
+                refuse("it is injected as a header, not by SECRET_REF".into())
+            }
+            Ok(s) if s.bound_to_url(to.scheme, to.host, to.port) => Ok(s.value),
+            Ok(_) => refuse("not bound to this scheme, host and port".into()),
+            Err(warden_vault::VaultError::NotFound(_)) => refuse("no such secret".into()),
+            Err(e) => Err(ContextError::unavailable(format!("vault: {e}"))),
+        }
+    }
+
+    fn binary_parts(&self) -> warden_proxy::json::BinaryParts {
+        if self.activator.current().source.settings.gateway.binary_parts == "refuse" {
+            warden_proxy::json::BinaryParts::Refuse
+        } else {
+            warden_proxy::json::BinaryParts::Pass
+        }
+    }
+
+    fn record_binary_parts(&self, n: usize) {
+        tracing::info!(parts = n, "binary parts forwarded unread");
+        self.metrics.redacted("binary", "binary-part-passed", n as u64);
     }
 
     fn refused(&self, kind: &str, detail: &str) {
         tracing::warn!(kind, detail, "egress refused");
-        *self.refusals.lock().unwrap_or_else(|e| e.into_inner()).entry(kind.to_string()).or_insert(0) += 1;
         if let Err(e) = self.activator.store().audit("warden", &format!("egress.refuse.{kind}"), "egress", detail) {
             tracing::error!(error = %e, "could not audit a refused egress attempt");
         }

@@ -54,8 +54,19 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let idle = parse_duration(&cfg.egress.idle_timeout).map_err(|e| anyhow::anyhow!("egress.idle_timeout: {e}"))?;
     let limits = warden_proxy::gateway::Limits { idle, ..Default::default() };
-    let gateway =
-        Arc::new(warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots).map_err(anyhow::Error::msg)?);
+    let mut gateway = warden_proxy::gateway::Gateway::new(egress_ctx, limits, &roots).map_err(anyhow::Error::msg)?;
+    if let Some(path) = &cfg.egress.token_file {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("egress.token_file {}: {e}", path.display()))?;
+        let token = zeroize::Zeroizing::new(text.trim().to_string());
+        anyhow::ensure!(
+            token.len() >= 16,
+            "egress.token_file {}: the token must be 16 characters or more",
+            path.display()
+        );
+        gateway = gateway.with_egress_token(token);
+    }
+    let gateway = Arc::new(gateway);
     let heartbeat = parse_duration(&cfg.hub.heartbeat).map_err(|e| anyhow::anyhow!("hub.heartbeat: {e}"))?;
     anyhow::ensure!(heartbeat >= Duration::from_millis(100), "hub.heartbeat must be at least 100ms");
     let hub_url = cfg.hub.url.as_deref().map(|u| http_url("hub.url", u)).transpose()?;
@@ -163,7 +174,8 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             let s = shutdown.clone();
             async move { s.notified().await }
         };
-        let egress_task = tokio::spawn(warden_proxy::gateway::serve(egress, gateway, egress_stop));
+        let server_limits = warden_proxy::server::ServerLimits::default();
+        let egress_task = tokio::spawn(warden_proxy::gateway::serve(egress, gateway, server_limits, egress_stop));
         let status = activator.status();
         tracing::info!(
             control = %listener.local_addr()?,
@@ -174,14 +186,23 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             "warden ready"
         );
         let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                terminated().await;
-                tracing::info!("shutting down: finishing requests in flight");
-                let _ = stop_tx.send(true);
-                stop.notify_waiters();
-            })
-            .await?;
+        // The control API on the same accept loop as egress: connection cap,
+        // header read timeout, accept back-off (a flood of half-open
+        // connections here must not starve the egress port).
+        let control = move |req: hyper::Request<hyper::body::Incoming>| {
+            let router = router.clone();
+            async move {
+                use tower::ServiceExt;
+                router.oneshot(req).await.unwrap_or_else(|e: std::convert::Infallible| match e {})
+            }
+        };
+        warden_proxy::server::serve(listener, control, server_limits, async move {
+            terminated().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stop_tx.send(true);
+            stop.notify_waiters();
+        })
+        .await;
         let _ = egress_task.await;
         // A hub call in flight is not waited for: what it carried is in
         // SQLite and goes again at the next start.

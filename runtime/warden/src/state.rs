@@ -2,7 +2,7 @@
 //! by digest), `plugin-cache/` (compiled plugin code). Created mode 0700:
 //! it holds what the agent must not read.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,14 +32,31 @@ impl StateDir {
         }
         let meta = std::fs::metadata(root).with_context(|| format!("state directory {}", root.display()))?;
         anyhow::ensure!(meta.is_dir(), "state directory {} is not a directory", root.display());
-        let mode = meta.permissions().mode() & 0o777;
-        anyhow::ensure!(
-            mode & 0o077 == 0,
-            "state directory {} is mode {mode:04o}: other users could read the vault identity and the tokens; \
-             run `chmod 700 {}` (Warden creates it 0700)",
-            root.display(),
-            root.display()
-        );
+        // The directory holds the vault identity, tokens and the database:
+        // other users get nothing, whatever it was created with.
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+                format!("state directory {} is open to other users and cannot be made 0700", root.display())
+            })?;
+            tracing::warn!(dir = %root.display(), "state directory was open to other users; set it to mode 0700");
+        }
+        // The database (and SQLite's -wal/-shm, which copy its mode) 0600.
+        let db = root.join("warden.db");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&db)
+            .with_context(|| format!("cannot create {}", db.display()))?;
+        for f in ["warden.db", "warden.db-wal", "warden.db-shm"] {
+            let p = root.join(f);
+            if let Ok(m) = std::fs::metadata(&p) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                        .with_context(|| format!("cannot make {} mode 0600", p.display()))?;
+                }
+            }
+        }
         Ok(StateDir { root: root.to_path_buf() })
     }
 
