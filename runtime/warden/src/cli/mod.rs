@@ -16,6 +16,7 @@ pub mod redact;
 pub mod rules;
 pub mod secrets;
 pub mod serve;
+pub mod tools;
 
 /// Warden keeps secrets and personal data away from an AI agent's model
 /// provider, and risky tool calls behind a human.
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: secrets::Command,
     },
+    /// Check how a policy decides tool calls (tier, decision, reason).
+    Tools {
+        #[command(subcommand)]
+        command: tools::Command,
+    },
     /// Check that the local server is alive (`GET /healthz`): exit 0 or 1.
     Health(health::Args),
     /// Run the sidecar: egress port (LLM gateway, forward proxy), control
@@ -75,6 +81,7 @@ impl Cli {
             Command::Secrets { command } => secrets::run(command),
             Command::Bundle { command } => bundle::run(command),
             Command::Health(args) => health::run(args),
+            Command::Tools { command } => tools::run(command),
             Command::Policy { command } => {
                 init_logs(false);
                 policy::run(command)

@@ -64,6 +64,8 @@ impl FromRequestParts<App> for Decider {
 
 /// Check `Authorization: Bearer <token>`: the admin token always passes,
 /// the agent token when `agent_ok`.
+// An axum rejection is a Response; the error path is cold.
+#[allow(clippy::result_large_err)]
 fn principal(parts: &Parts, app: &App, agent_ok: bool) -> Result<Principal, Response> {
     let given = parts
         .headers

@@ -20,6 +20,8 @@ use super::{fail, App};
 pub const MAX_WAIT_S: u64 = 120;
 
 /// The `Idempotency-Key` header, checked: 1-255 visible ASCII characters.
+// An axum rejection is a Response; the error path is cold.
+#[allow(clippy::result_large_err)]
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
