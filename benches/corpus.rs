@@ -250,7 +250,8 @@ pub fn chat_message(size: usize, seed: u64) -> String {
     let mut out = String::with_capacity(size + 128);
     while out.len() < size {
         if rng.below(5) == 0 {
-            out.push_str(*rng.pick(CODE));
+            let code: &&str = rng.pick(CODE);
+            out.push_str(code);
         } else {
             out.push_str(&prose(&mut rng));
         }
