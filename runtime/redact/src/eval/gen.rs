@@ -668,6 +668,15 @@ pub const PHONE_FORMATS: &[&str] = &[
     "+55 (##) #####-####",
     "+31 6 ########",
     "+###########",
+    // Added after the phone rules were last changed: not tuned on.
+    "##########",
+    "+1.###.###.####",
+    "(###) ###.####",
+    "0##-####-####",
+    "(0###) ######",
+    "0##/#######",
+    "+353 ## ### ####",
+    "###/###-####",
 ];
 
 /// A phone number in format `f` (`#` is a digit; an area code after `(`
