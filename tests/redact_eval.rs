@@ -48,7 +48,7 @@ fn benign(cap: usize) -> Vec<Case> {
     // Rule tables and tests carry example secrets on purpose.
     rust.retain(|p| {
         let s = p.to_string_lossy();
-        !s.contains("/eval/") && !s.contains("test") && !s.ends_with("validate.rs") && !s.ends_with("lib.rs")
+        !s.contains("/eval/") && !s.contains("test") && !s.contains("validate") && !s.ends_with("lib.rs")
     });
     sets.push(("benign-rust", rust));
     let mut py = Vec::new();
@@ -114,8 +114,8 @@ fn default_policy_meets_its_floors_on_held_out_data() {
 
 const RECALL: f64 = 0.97;
 const VISIBLE: f64 = 0.03;
-const FALSE_ALARMS: f64 = 0.06;
-const PII: f64 = 0.90;
+const FALSE_ALARMS: f64 = 0.05;
+const PII: f64 = 0.94;
 const PER_MB: f64 = 40.0;
 
 /// The tuning draw, reported for comparison (no floors: it is what the
@@ -205,5 +205,58 @@ fn throughput_on_python_source() {
             text.len() as f64 / 1e6 / secs,
             text.len() / 1_000_000
         );
+    }
+}
+
+/// The optional national-id rules (`policies/optional/national-ids.toml`)
+/// added to the default policy, on generated numbers after naming phrases
+/// and on near misses with a wrong check digit; the default policy alone is
+/// printed beside them (it should find almost none: the rules are off).
+#[test]
+fn optional_national_id_rules_meet_their_floors() {
+    let mut files = warden_policy::defaults::files();
+    let national = include_str!("../policies/optional/national-ids.toml");
+    files.insert("rules/national-ids.toml".to_string(), national.as_bytes().to_vec());
+    let with = warden_policy::PolicySource::from_files(files, "default + national ids").unwrap().compile().unwrap();
+    let mut cases = eval::national::national_ids(1, 400);
+    cases.extend(benign(2 << 20));
+    let r = eval::score(&cases, |t| with.find(t).unwrap());
+    println!("== default policy + national ids, seed 1\n{r}");
+    let without = default_engine();
+    let d = eval::score(&cases, |t| without.find(t).unwrap());
+    println!("== default policy alone on the same cases\n{d}");
+    assert!(r.all.span_recall() >= 0.95, "national id span recall {:.3}", r.all.span_recall());
+    assert!(r.all.false_alarm_rate() <= 0.10, "national id false alarms {:.3}", r.all.false_alarm_rate());
+    let added = r.all.findings_per_mb() - d.all.findings_per_mb();
+    assert!(added <= 1.0, "national ids add {added:.2} findings per MB of benign text");
+}
+
+/// Phone span recall of the default policy per format of the generator,
+/// and findings per MB of benign text: the figures to move when changing
+/// the phone rules. Report only.
+#[test]
+#[ignore = "report only: cargo test -p warden-policy --test redact_eval phone -- --ignored --nocapture"]
+fn phone_recall_by_format_report() {
+    let engine = default_engine();
+    let mut rng = gen::Rng::new(7);
+    for f in gen::PHONE_FORMATS {
+        let mut hit = 0;
+        let n = 200;
+        for i in 0..n {
+            let p = gen::phone_in_format(&mut rng, f);
+            let text = if i % 2 == 0 { format!("Call me at {p} tomorrow.") } else { format!("phone,\"{p}\"") };
+            let start = text.find(&p).unwrap();
+            let found = engine.find(&text).unwrap();
+            if found.iter().any(|x| x.start <= start && x.end >= start + p.len()) {
+                hit += 1;
+            }
+        }
+        println!("{f:<24} {:.3}", f64::from(hit) / f64::from(n));
+    }
+    let benign = benign(2 << 20);
+    let r = eval::score(&benign, |t| engine.find(t).unwrap());
+    println!("benign findings per MB {:.2}", r.all.findings_per_mb());
+    for (rule, n) in r.noisy_rules.iter().filter(|(k, _)| k.starts_with("phone")) {
+        println!("  {rule} {n}");
     }
 }

@@ -391,6 +391,26 @@ mod tests {
         src.compile().unwrap();
     }
 
+    /// The national-id rules ship outside the default policy (off unless a
+    /// policy copies the file into its `rules/`); added to it they compile
+    /// and every example holds.
+    #[test]
+    fn optional_national_id_rules_are_off_by_default_and_pass_their_examples() {
+        const NATIONAL: &str = include_str!("../../../policies/optional/national-ids.toml");
+        let default = PolicySource::embedded().unwrap();
+        let ids: Vec<String> = parse_rules("national-ids.toml", NATIONAL).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 8);
+        assert!(default.rules.iter().all(|r| !ids.contains(&r.id)), "a national-id rule is on by default");
+        let mut files = defaults::files();
+        files.insert("rules/national-ids.toml".to_string(), NATIONAL.as_bytes().to_vec());
+        let engine = PolicySource::from_files(files, "default + national ids").unwrap().compile().unwrap();
+        assert_eq!(engine.check_examples(), vec![]);
+        let found = engine.find("BSN: 111222333, Steuer-ID 86095742719, NI AB123456C").unwrap();
+        for label in ["NL_BSN", "DE_TAX_ID", "UK_NINO"] {
+            assert!(found.iter().any(|f| &*f.label == label), "{label} missing in {found:?}");
+        }
+    }
+
     #[test]
     fn parse_errors_name_the_file_and_line() {
         let err = parse_rules("rules/x.toml", "[[rule]]\nid = \"a\"\nlabel = 1\n").unwrap_err();

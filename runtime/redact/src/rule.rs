@@ -60,6 +60,28 @@ pub enum Validator {
     UsSsn,
     /// Bitcoin legacy addresses: base58 with a double-SHA-256 checksum.
     Base58check,
+    /// UK National Insurance number: two prefix letters outside the ones
+    /// HMRC never issues (D F I Q U V, O second, BG GB KN NK NT TN ZZ), six
+    /// digits, suffix A-D. No checksum exists, so the prefix is the evidence.
+    UkNino,
+    /// US ITIN: 9XX-YY-ZZZZ with the group YY in 50-65, 70-88, 90-92, 94-99.
+    UsItin,
+    /// German tax id (Steuer-IdNr): 11 digits, first not 0, one digit twice
+    /// or three times in the first ten, ISO 7064 MOD 11,10 check digit.
+    DeSteuerId,
+    /// French NIR (INSEE number): 13 characters (2A/2B for Corsica) and a
+    /// key of 97 - (number mod 97).
+    FrNir,
+    /// Spanish DNI (8 digits + letter) or NIE (X/Y/Z + 7 digits + letter),
+    /// the letter being the number mod 23 in TRWAGMYFPDXBNJZSQVHLCKE.
+    EsDni,
+    /// Italian codice fiscale: 16 characters whose last is the check
+    /// character over the odd/even position tables.
+    ItCodiceFiscale,
+    /// Dutch BSN: 9 digits passing the 11-proof (weights 9..2 and -1).
+    NlBsn,
+    /// Indian Aadhaar: 12 digits, first not 0 or 1, Verhoeff check digit.
+    Aadhaar,
     /// At least this many bits of Shannon entropy per character.
     Entropy(f64),
     /// Looks generated: at least this many bits per character, and both a

@@ -5,6 +5,8 @@
 use crate::rule::Validator;
 use sha2::{Digest, Sha256};
 
+pub mod national;
+
 impl Validator {
     /// Whether `value` passes this validator.
     pub fn check(&self, value: &[u8]) -> bool {
@@ -21,6 +23,14 @@ impl Validator {
             Validator::IbanMod97 => iban_prefix(value),
             Validator::UsSsn => us_ssn(value).then_some(value.len()),
             Validator::Base58check => base58check(value).then_some(value.len()),
+            Validator::UkNino => national::uk_nino(value).then_some(value.len()),
+            Validator::UsItin => national::us_itin(value).then_some(value.len()),
+            Validator::DeSteuerId => national::de_steuer_id(value).then_some(value.len()),
+            Validator::FrNir => national::fr_nir(value).then_some(value.len()),
+            Validator::EsDni => national::es_dni(value).then_some(value.len()),
+            Validator::ItCodiceFiscale => national::it_codice_fiscale(value).then_some(value.len()),
+            Validator::NlBsn => national::nl_bsn(value).then_some(value.len()),
+            Validator::Aadhaar => national::aadhaar(value).then_some(value.len()),
             Validator::Entropy(min) => (shannon_entropy(value) >= min).then_some(value.len()).and(all),
             Validator::Secret(min) => {
                 let mixed = value.iter().any(u8::is_ascii_digit) && value.iter().any(u8::is_ascii_alphabetic);

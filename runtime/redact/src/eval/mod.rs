@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Finding, Layer};
 
 pub mod gen;
+pub mod national;
 
 /// A labelled span of personal data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
