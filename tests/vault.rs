@@ -97,7 +97,7 @@ fn bad_input_and_an_open_identity_are_refused_with_reasons() {
     let dir = TempDir::new("secrets-bad");
     let state = dir.join("state");
     let cases: [(&[&str], &str, &str); 4] = [
-        (&["set", "x", "--host", "http://a.com/"], VALUE, "expected a host name"),
+        (&["set", "x", "--host", "http://a.com/v1"], VALUE, "expected a host name"),
         (&["set", "x", "--host", "a.com", "--header", "Authorization Bearer"], VALUE, "header template"),
         (&["set", "../x", "--host", "a.com"], VALUE, "secret name"),
         (&["set", "x", "--host", "a.com"], "", "the value is empty"),

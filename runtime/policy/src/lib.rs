@@ -140,7 +140,7 @@ pub struct EgressSettings {
 }
 
 /// `[gateway]` in `policy.toml`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
     /// `[[gateway.upstreams]]`: the providers the agent may reach through
@@ -156,6 +156,13 @@ pub struct GatewaySettings {
 
 fn default_binary_parts() -> String {
     "pass".into()
+}
+
+/// A policy without `[gateway]` gets the same defaults as an empty one.
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings { upstreams: Vec::new(), binary_parts: default_binary_parts() }
+    }
 }
 
 /// One model provider behind the gateway.

@@ -96,9 +96,17 @@ impl Cli {
 
 /// Logs go to stderr: JSON lines for the server, plain text for commands.
 /// `RUST_LOG` filters (default `info`).
+/// Log targets that may carry secret values and are never shown.
+const SILENCED: &str = "parse=off,brush_parser=off";
+
 fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The shell parser (brush-parser) logs whole parsed commands, which can
+    // hold secrets, at debug under the target `parse`: never shown, whatever
+    // `RUST_LOG` asks for (ours come last, so they win over the user's).
+    let wanted = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},{SILENCED}"))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("info,{SILENCED}")))
+        .expect("the built-in log filter parses");
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
