@@ -89,6 +89,9 @@ fn a_retry_joins_its_approval_and_allow_once_runs_exactly_once() {
     assert_eq!(g.approval(&id, Reader::Operator).unwrap().status, ApprovalStatus::Allowed);
     assert_eq!(g.approval(&id, Reader::Agent).unwrap().status, ApprovalStatus::Allowed);
     assert_eq!(g.approval(&id, Reader::Agent).unwrap().status, ApprovalStatus::Consumed);
+    // The hub is told the human's answer, not this node's bookkeeping.
+    let row = g.store().approval(&id).unwrap().unwrap();
+    assert_eq!(crate::ApprovalView::for_hub(&row).status, ApprovalStatus::Allowed);
     // The run is spent: the same call asks a human again.
     let after = exec(&g, "rm -rf /srv");
     assert_eq!(after.decision, Decision::Gate);

@@ -41,6 +41,20 @@ pub struct ApprovalView {
     pub expires_ms: i64,
 }
 
+impl ApprovalView {
+    /// The approval as the hub is told of it: the human's answer, so an
+    /// `allow-once` whose run was handed out still reads `allowed` there
+    /// (`consumed` is this node's bookkeeping; the hub's states are
+    /// pending, allowed, denied and expired).
+    pub fn for_hub(a: &Approval) -> ApprovalView {
+        let mut v = ApprovalView::from(a);
+        if v.status == ApprovalStatus::Consumed {
+            v.status = ApprovalStatus::Allowed;
+        }
+        v
+    }
+}
+
 impl From<&Approval> for ApprovalView {
     fn from(a: &Approval) -> ApprovalView {
         let decision = match (a.answer, a.status) {

@@ -25,7 +25,8 @@ impl HubLink {
         .map_err(|e| CallError::Transport(e.to_string()))?;
         let (approvals, usage) = owed;
         if !approvals.is_empty() {
-            let body = json!({"approvals": approvals.iter().map(warden_gate::ApprovalView::from).collect::<Vec<_>>()});
+            let body =
+                json!({"approvals": approvals.iter().map(warden_gate::ApprovalView::for_hub).collect::<Vec<_>>()});
             self.client.call("approvals", &format!("/api/v1/nodes/{node}/approvals"), Some(key), &body).await?;
             let sent: Vec<_> = approvals.into_iter().map(|a| (a.id, a.status)).collect();
             let store = self.activator.store().clone();
