@@ -383,13 +383,14 @@ fn collect_strings(v: &Value, out: &mut Vec<String>, depth: usize) {
     }
 }
 
-/// A tool name as rules see it: format characters (zero-width spaces and
-/// joiners, bidi controls, soft hyphens, BOM) removed, fullwidth forms
-/// folded to ASCII, lower case. Full NFKC would need the Unicode tables of
-/// a normalisation crate; the fold covers the compatibility forms that look
-/// like ASCII tool names.
+/// A tool name as rules see it: NFKC-normalised (fullwidth forms, styled
+/// and script letters, ligatures become their plain letters), format
+/// characters (zero-width spaces and joiners, bidi controls, soft hyphens,
+/// BOM) removed, lower case. Homoglyphs from other scripts (a Cyrillic `е`)
+/// are other names, as NFKC leaves them.
 pub fn normalize_tool_name(name: &str) -> String {
-    name.chars()
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc()
         .filter(|c| {
             !matches!(*c as u32,
                 0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
@@ -514,6 +515,16 @@ mod issue_12 {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn tool_names_compare_after_nfkc_and_without_invisible_characters() {
+        for spelled in
+            ["exec", "EXEC", "\u{FF45}\u{FF58}\u{FF45}\u{FF43}", "\u{212F}xec", "ex\u{200B}ec", "\u{1D41E}xec"]
+        {
+            assert_eq!(normalize_tool_name(spelled), "exec", "{spelled:?}");
+        }
+        assert_ne!(normalize_tool_name("\u{0435}xec"), "exec", "a Cyrillic homoglyph is another name (not folded)");
+    }
 
     fn gate() -> ToolGate {
         crate::PolicySource::embedded().unwrap().tool_gate().unwrap()
