@@ -190,6 +190,37 @@ fn a_bad_rule_is_refused_with_its_id_and_reason() {
     assert!(stdout(&out).is_empty(), "nothing is written when the policy is bad");
 }
 
+/// Issue 14 point 10: a signed rule must not make scanning crawl. The
+/// shapes known to be slow are refused when the rule compiles; a slow rule
+/// set within those limits is refused by `bundle build`'s worst-case
+/// measurement, which names the probe, and an ordinary one shows its figure.
+#[test]
+fn bundle_build_refuses_rules_that_scan_too_slowly() {
+    let tmp = TempDir::new("slow-rules");
+    let policy = tmp.path().join("p");
+    let out_file = tmp.path().join("b.tar.gz");
+    let build = |rules: &str| {
+        write_policy(&policy, rules);
+        warden().args(["bundle", "build"]).arg(&policy).arg("--out").arg(&out_file).output().unwrap()
+    };
+    let nested = build(
+        "[[rule]]\nid = \"nested\"\nlabel = \"X\"\nkeywords = [\"zzz\"]\nregex = 'zzz(?:[a-z]{1,200}[0-9]){1,200}q'\n",
+    );
+    assert_eq!(nested.status.code(), Some(1));
+    assert!(stderr(&nested).contains("rule nested: nested repetitions multiply to 40000"), "{}", stderr(&nested));
+
+    let slow =
+        build("[[rule]]\nid = \"slow\"\nlabel = \"X\"\nkeywords = [\"qqq\"]\nregex = 'qqq(?:[a-z0-9 q]{0,30000})z'\n");
+    assert_eq!(slow.status.code(), Some(1));
+    let err = stderr(&slow);
+    assert!(err.contains("the rules scan too slowly") && err.contains("(rule slow)"), "{err}");
+    assert!(!out_file.exists(), "no bundle is written");
+
+    let ok = build("[[rule]]\nid = \"ok\"\nlabel = \"X\"\nkeywords = [\"tok_\"]\nregex = 'tok_[a-z0-9]{16,64}'\n");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("scan worst case:"), "{}", stdout(&ok));
+}
+
 #[test]
 fn a_custom_policy_replaces_the_default_one() {
     let tmp = TempDir::new("custom");

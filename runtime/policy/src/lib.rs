@@ -16,6 +16,7 @@ use serde::Deserialize;
 use warden_redact::{Engine, EntropyConfig, KeysConfig, RuleSpec};
 
 pub mod bundle;
+pub mod probe;
 pub mod programs;
 pub mod selftest;
 pub mod shell;

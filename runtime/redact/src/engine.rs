@@ -53,6 +53,13 @@ const MIN_KEYWORD_LEN: usize = 3;
 const DEFAULT_BLOCK_MAX: usize = 16 * 1024;
 /// Look-around at a window's edge reads one byte past it; keep a margin.
 const EDGE: usize = 4;
+/// The longest match a rule may have. It sets the windows and the
+/// streaming hold-back, so a signed rule must not make them huge.
+pub const MAX_MATCH_LEN: usize = 32 * 1024;
+/// The largest product of nested repetition bounds (`(?:a{1,200}b){1,200}`
+/// is 40,000). Nested counted repetitions blow the automata up and, past
+/// the lazy DFA's cache, scanning slows to tens of KB/s (issue 14).
+pub const MAX_NESTED_REPETITION: u64 = 2048;
 
 /// A compiled rule.
 #[derive(Debug)]
@@ -371,6 +378,21 @@ fn compile_rule(spec: &RuleSpec) -> Result<(CompiledRule, bool), Error> {
     let max_len = hir.properties().maximum_len().ok_or_else(|| {
         Error::rule(id, "the regex can match unboundedly long text: bound every repetition, e.g. {1,256}")
     })?;
+    let nested = nested_repetition(&hir);
+    if nested > MAX_NESTED_REPETITION {
+        return Err(Error::rule(
+            id,
+            format!(
+                "nested repetitions multiply to {nested} (limit {MAX_NESTED_REPETITION}): such regexes scan slowly; bound the inner or outer repetition tighter"
+            ),
+        ));
+    }
+    if max_len > MAX_MATCH_LEN {
+        return Err(Error::rule(
+            id,
+            format!("the regex can match {max_len} bytes; the limit is {MAX_MATCH_LEN}: lower the repetition bounds"),
+        ));
+    }
     let has_group = hir.properties().explicit_captures_len() >= 1;
     let lead = keyword_lead(&hir, &spec.keywords);
     let needs_digit = requires_digit(&hir) || spec.anchor == Some(crate::rule::Anchor::Digit);
@@ -433,6 +455,31 @@ fn requires_digit(h: &Hir) -> bool {
         HirKind::Capture(c) => requires_digit(&c.sub),
         HirKind::Concat(hs) => hs.iter().any(requires_digit),
         HirKind::Alternation(hs) => hs.iter().all(requires_digit),
+    }
+}
+
+/// The largest product of the upper bounds of repetitions nested in one
+/// another (1 when no repetition holds another). A lone `x{1,8192}` is 1:
+/// it is the nesting that multiplies automaton states.
+fn nested_repetition(h: &Hir) -> u64 {
+    /// Product of bounds along the deepest chain, counting this level.
+    fn chain(h: &Hir) -> u64 {
+        match h.kind() {
+            HirKind::Repetition(r) => u64::from(r.max.unwrap_or(r.min).max(1)).saturating_mul(chain(&r.sub)),
+            HirKind::Capture(c) => chain(&c.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().map(chain).max().unwrap_or(1),
+            _ => 1,
+        }
+    }
+    match h.kind() {
+        HirKind::Repetition(r) => {
+            let inner = chain(&r.sub);
+            let here = if inner > 1 { u64::from(r.max.unwrap_or(r.min).max(1)).saturating_mul(inner) } else { 1 };
+            here.max(nested_repetition(&r.sub))
+        }
+        HirKind::Capture(c) => nested_repetition(&c.sub),
+        HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().map(nested_repetition).max().unwrap_or(1),
+        _ => 1,
     }
 }
 
@@ -1018,6 +1065,22 @@ mod tests {
         assert!(dup.to_string().contains("used twice"), "{dup}");
         let bad = Engine::new([rule("a", &["abc"], "abc(")]).unwrap_err();
         assert!(bad.to_string().starts_with("rule a: bad regex"), "{bad}");
+    }
+
+    /// Issue 14: a signed rule must not make scanning crawl or the windows
+    /// huge; both are refused when the rule compiles, naming the limit.
+    #[test]
+    fn slow_or_huge_rules_are_refused() {
+        let nested = Engine::builder().rules([rule("n", &["zzz"], r"zzz(?:[a-z]{1,200}[0-9]){1,200}q")]).build();
+        let err = nested.expect_err("nested repetition refused").to_string();
+        assert!(err.contains("nested repetitions multiply to 40000"), "{err}");
+        let long = Engine::builder().rules([rule("l", &["zzz"], r"zzz[a-z]{1,40000}")]).build();
+        let err = long.expect_err("long match refused").to_string();
+        assert!(err.contains("limit is 32768"), "{err}");
+        // The same shapes within the limits compile.
+        Engine::builder().rules([rule("ok", &["zzz"], r"zzz(?:[a-z]{1,40}[0-9]){1,40}q")]).build().unwrap();
+        Engine::builder().rules([rule("ok", &["zzz"], r"zzz[a-z]{1,16000}")]).build().unwrap();
+        assert_eq!(nested_repetition(&syntax::parse(r"(a{2,3}b){4}|c{9}").unwrap()), 12);
     }
 
     #[test]

@@ -30,6 +30,8 @@ enum Kind {
     InvalidFinding { name: String, msg: String },
     #[error("input is not valid UTF-8 at byte {0}")]
     Utf8(usize),
+    #[error("a finding starting at byte {at} has not ended after {limit} bytes; refusing to release it")]
+    HeldTooLong { at: usize, limit: usize },
 }
 
 impl Error {
@@ -50,6 +52,9 @@ impl Error {
     }
     pub(crate) fn utf8(at: usize) -> Error {
         Error { kind: Kind::Utf8(at) }
+    }
+    pub(crate) fn held_too_long(at: usize, limit: usize) -> Error {
+        Error { kind: Kind::HeldTooLong { at, limit } }
     }
 
     /// The rule that failed to compile or is duplicated, if that is the

@@ -71,7 +71,9 @@ impl KeysLayer {
         self.normalized.iter().any(|n| key.ends_with(n))
     }
 
-    /// Context this layer needs on each side of a finding.
+    /// Context this layer needs on each side of a finding. A longer value
+    /// is still found whole (see [`KeysLayer::check_hit`]); this is how far
+    /// a streaming redactor must look back to see its key.
     pub(crate) fn max_len(&self) -> usize {
         2 * MAX_KEY_LEN + self.max_value_len + 16
     }
@@ -113,13 +115,16 @@ impl KeysLayer {
         if p >= text.len() || text[p] != b'"' {
             return;
         }
+        // The value runs to its closing quote, however far: a value longer
+        // than `max_value_len` is still redacted whole (issue 14: its tail
+        // used to pass). With no closing quote in `text` the finding runs to
+        // the end, so a streaming caller holds the rest until the quote comes.
         let v0 = p + 1;
-        let cap = (v0 + self.max_value_len).min(text.len());
         let mut v1 = v0;
-        while v1 < cap && text[v1] != b'"' {
+        while v1 < text.len() && text[v1] != b'"' {
             v1 += if text[v1] == b'\\' { 2 } else { 1 };
         }
-        let v1 = v1.min(cap);
+        let v1 = v1.min(text.len());
         if v1 > v0 {
             out.push(Finding {
                 start: v0,
@@ -165,6 +170,16 @@ mod tests {
         for k in ["password_hint", "max_tokens", "model", ""] {
             assert!(!layer.is_sensitive(k), "{k}");
         }
+    }
+
+    #[test]
+    fn long_values_are_redacted_whole() {
+        let long = "x".repeat(40_000);
+        let text = format!(r#"{{"password": "{long}", "user": "bob"}}"#);
+        assert_eq!(find(&text), vec![long.as_str()]);
+        // No closing quote (yet): the finding runs to the end of the text.
+        let open = format!(r#"{{"password": "{long}"#);
+        assert_eq!(find(&open), vec![long.as_str()]);
     }
 
     #[test]

@@ -56,7 +56,7 @@ mod test_examples;
 pub mod validate;
 
 pub use detector::Detector;
-pub use engine::{valid_label, Builder, Engine, RuleInfo};
+pub use engine::{valid_label, Builder, Engine, RuleInfo, MAX_MATCH_LEN, MAX_NESTED_REPETITION};
 pub use error::Error;
 pub use exact::{ExactSet, MIN_EXACT_LEN};
 pub use resolve::resolve;

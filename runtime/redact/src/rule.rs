@@ -238,8 +238,9 @@ pub struct KeysConfig {
     /// sensitive when, with `_`, `-` and `.` removed, it ends with one of
     /// them: `db_password` and `X-Api-Key` count, `password_hint` does not.
     pub names: Vec<String>,
-    /// The longest value redacted (default 16 KiB); a longer one is redacted
-    /// up to this length.
+    /// How far a streaming redactor looks ahead for a value's end (default
+    /// 16 KiB). Values are redacted whole whatever their length; a streamed
+    /// value longer than this holds the output until its closing quote.
     pub max_value_len: usize,
 }
 

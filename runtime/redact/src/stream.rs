@@ -9,6 +9,11 @@
 
 use crate::{Engine, Error, Session};
 
+/// Bytes a redactor holds, beyond its reach, for one finding that has not
+/// ended yet (a value under a sensitive JSON key whose closing quote has not
+/// come). Past this the stream fails rather than leak or grow unbounded.
+pub const MAX_HELD: usize = 1 << 20;
+
 /// Redacts a stream of chunks; see the module docs.
 #[derive(Debug)]
 pub struct StreamRedactor {
@@ -51,6 +56,12 @@ impl StreamRedactor {
             }
         }
         let cut = floor_char(text, cut.max(self.released));
+        if valid - cut > self.hold + MAX_HELD {
+            // A finding that never ends (a sensitive JSON value whose quote
+            // never comes): releasing any of it would leak, holding it all
+            // would grow without bound. Fail closed.
+            return Err(Error::held_too_long(self.dropped + cut, MAX_HELD));
+        }
         let out = self.release(text, &findings, cut, session);
         // Keep `hold` bytes of context before the cut.
         let keep_from = floor_char(text, cut.saturating_sub(self.hold));
@@ -107,4 +118,65 @@ fn floor_char(text: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, KeysConfig, Session};
+
+    fn engine(max_value_len: usize) -> Engine {
+        let keys = KeysConfig { max_value_len, ..KeysConfig::default() };
+        Engine::builder().keys(keys).build().unwrap()
+    }
+
+    fn streamed(e: &Engine, text: &str, chunk: usize) -> Result<String, Error> {
+        let mut s = e.stream();
+        let mut session = Session::new();
+        let mut out = String::new();
+        for piece in text.as_bytes().chunks(chunk) {
+            out.push_str(&s.push(piece, &mut session)?);
+        }
+        out.push_str(&s.finish(&mut session)?);
+        Ok(out)
+    }
+
+    /// A value under a sensitive key longer than the redactor's reach is
+    /// held until its quote comes and redacted whole, as in one piece.
+    #[test]
+    fn a_value_longer_than_the_reach_is_redacted_whole() {
+        let e = engine(64);
+        let secret = "s3cr3t-".repeat(500);
+        let text = format!(r#"{{"a": "{}", "password": "{secret}", "b": "after"}}"#, "x".repeat(300));
+        let whole = e.redact(&text, &mut Session::new()).unwrap().text;
+        assert!(!whole.contains("s3cr3t"), "{whole}");
+        for chunk in [1, 7, 100, 4096] {
+            let out = streamed(&e, &text, chunk).unwrap();
+            assert_eq!(out, whole, "chunk {chunk}");
+        }
+    }
+
+    /// A value whose quote never comes fails the stream once it has held
+    /// `MAX_HELD` bytes, releasing none of it.
+    #[test]
+    fn a_value_that_never_ends_fails_closed() {
+        let e = engine(64);
+        let text = format!(r#"{{"password": "{}"#, "s".repeat(MAX_HELD + 4096));
+        let mut s = e.stream();
+        let mut session = Session::new();
+        let mut released = String::new();
+        let mut failed = None;
+        for piece in text.as_bytes().chunks(64 * 1024) {
+            match s.push(piece, &mut session) {
+                Ok(out) => released.push_str(&out),
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
+        let err = failed.expect("the stream refuses an endless value");
+        assert!(err.to_string().contains("has not ended"), "{err}");
+        assert!(!released.contains("sss"), "released part of the value: {released}");
+    }
 }

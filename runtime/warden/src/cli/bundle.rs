@@ -10,7 +10,7 @@ use warden::config::parse_trust;
 use warden::policy::{BundleMeta, CompiledPolicy};
 use warden_plugin_host::{HostConfig, PluginHost};
 use warden_policy::bundle::{self, archive, manifest, BuildOptions, Keyring, SecretKey, VerifyOptions};
-use warden_policy::PolicySource;
+use warden_policy::{probe, PolicySource};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -99,7 +99,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             // caught here, not on every node.
             let mut sources = built.clone();
             sources.remove(bundle::MANIFEST);
-            PolicySource::from_files(sources, &dir.display().to_string())?.compile()?;
+            let source = PolicySource::from_files(sources, &dir.display().to_string())?;
+            scan_speed(&source.compile()?, &source)?;
             let count = built.len() - 1;
             write_archive(&out, &archive::write_tar_gz(&built))?;
             println!("built {} ({} files, revision {}, unsigned)", out.display(), count, opts.revision);
@@ -154,6 +155,8 @@ fn test(path: &Path) -> anyhow::Result<ExitCode> {
     let host = PluginHost::new(HostConfig::default())?;
     let policy = CompiledPolicy::compile(source, BundleMeta::embedded(), &host, None)
         .with_context(|| format!("{} does not compile", path.display()))?;
+    // The rules alone: plugins have their own fuel and time limits.
+    scan_speed(&policy.source.compile()?, &policy.source)?;
     let report = policy.self_test();
     let mut out = std::io::stdout().lock();
     for f in &report.failures {
@@ -170,6 +173,21 @@ fn test(path: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Measure how slow the rules can be made to scan and refuse a policy
+/// below the floor (see `warden_policy::probe`); print the slowest probe.
+fn scan_speed(engine: &warden_redact::Engine, source: &PolicySource) -> anyhow::Result<()> {
+    let wc = probe::worst_case(engine, &source.rules);
+    let Some(worst) = wc.worst() else { return Ok(()) };
+    if !wc.acceptable() {
+        anyhow::bail!(
+            "the rules scan too slowly: {worst} (floor {:.2} MB/s); a text shaped like this would hold a core for minutes",
+            probe::MIN_BYTES_PER_SEC / 1e6
+        );
+    }
+    println!("scan worst case: {worst} ({} probes)", wc.probes);
+    Ok(())
 }
 
 fn dir_name(dir: &Path) -> anyhow::Result<String> {
