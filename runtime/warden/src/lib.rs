@@ -1,6 +1,7 @@
 //! Warden, the sidecar: configuration, state, the policy in force and the
 //! server. The `warden` binary's subcommands are thin layers over this.
 
+pub mod bootstrap;
 pub mod config;
 mod control;
 pub mod egress;
