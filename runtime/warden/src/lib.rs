@@ -2,6 +2,7 @@
 //! server. The `warden` binary's subcommands are thin layers over this.
 
 pub mod bootstrap;
+pub mod checks;
 pub mod config;
 mod control;
 pub mod egress;
