@@ -113,3 +113,96 @@ fn bad_input_and_an_open_identity_are_refused_with_reasons() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("it must be 0600"), "{}", text(&out.stderr));
 }
+
+/// A private directory on tmpfs for bootstrap files.
+fn shm_dir() -> tempfile::TempDir {
+    let d = tempfile::Builder::new().prefix("warden-import-").tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+fn write_private(path: &Path, body: &str, mode: u32) {
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn names(state: &Path) -> Vec<String> {
+    let out = secrets(state, &["list", "--json"], "");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+}
+
+const BOOT_A: &str = "sk-boot/1a2b3c4d5e6f7a8b9c0d";
+const BOOT_B: &str = "pg-boot/0f9e8d7c6b5a49382716";
+
+/// Issue 17 point 5: `warden secrets import --consume FILE` stores every
+/// secret in one transaction and destroys the file; any refusal leaves the
+/// vault as it was and the file in place, and never prints a value.
+#[test]
+fn issue_17_bootstrap_secrets_are_imported_once_and_the_file_destroyed() {
+    let dir = TempDir::new("secrets-import");
+    let state = dir.join("state");
+    assert!(secrets(&state, &["set", "keep", "--host", "a.example"], VALUE).status.success());
+    let shm = shm_dir();
+    let file = shm.path().join("bootstrap.json");
+    let good = format!(
+        r#"[{{"name": "openai", "value": "{BOOT_A}", "hosts": ["api.openai.com"], "header": "Authorization: Bearer {{}}"}},
+            {{"name": "db", "value": "{BOOT_B}", "hosts": ["db.internal.example"]}}]"#
+    );
+    let consume = |path: &Path, extra: &[&str]| {
+        let mut args = vec!["import", "--consume", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        secrets(&state, &args, "")
+    };
+    let refused = |out: &Output, needle: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(all.contains(needle), "wanted {needle:?} in {all}");
+        for v in [BOOT_A, BOOT_B] {
+            assert!(!all.contains(v), "a value in the output: {all}");
+        }
+    };
+
+    // Refused files: open to group, a symlink, on disk, a bad entry (after a
+    // good one: the good one is not stored either).
+    write_private(&file, &good, 0o640);
+    refused(&consume(&file, &[]), "readable by group or others");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = shm.path().join("link.json");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    refused(&consume(&link, &[]), "symbolic link");
+    let on_disk = dir.join("bootstrap.json");
+    write_private(&on_disk, &good, 0o600);
+    refused(&consume(&on_disk, &[]), "not on tmpfs or ramfs");
+    let bad = shm.path().join("bad.json");
+    let half = good.replace(r#"["db.internal.example"]"#, "[]");
+    write_private(&bad, &half, 0o600);
+    refused(&consume(&bad, &[]), "entry 2 (db): `hosts` must be a non-empty array");
+    let syntax = shm.path().join("syntax.env");
+    write_private(&syntax, &format!("OPENAI={BOOT_A}\n{BOOT_B}\n"), 0o600);
+    refused(&consume(&syntax, &["--host", "api.openai.com"]), "line 2: expected NAME=value");
+    assert_eq!(names(&state), ["keep"], "nothing stored by a refused import");
+    for (f, body) in [(&file, &good), (&on_disk, &good), (&bad, &half)] {
+        assert_eq!(&std::fs::read_to_string(f).unwrap(), body, "a refused file is left as it was");
+    }
+
+    // The good file: both stored, bound as written; the file is gone.
+    let out = consume(&file, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 2 secret(s): openai, db"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains(BOOT_A) && !text(&out.stderr).contains(BOOT_A));
+    assert!(!file.exists(), "the file is removed");
+    assert_eq!(names(&state), ["db", "keep", "openai"]);
+    let list = text(&secrets(&state, &["list", "--json"], "").stdout);
+    assert!(list.contains("api.openai.com") && list.contains("db.internal.example") && list.contains("Bearer"));
+
+    // NAME=value lines with --host, on disk with --allow-disk; `db` gets version 2.
+    write_private(&on_disk, &format!("# rotated\ndb={BOOT_A}\n"), 0o600);
+    let out = consume(&on_disk, &["--host", "db.internal.example", "--allow-disk"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!on_disk.exists());
+    let list: serde_json::Value =
+        serde_json::from_str(&text(&secrets(&state, &["list", "--json"], "").stdout)).unwrap();
+    let db = list.as_array().unwrap().iter().find(|s| s["name"] == "db").unwrap();
+    assert_eq!(db["version"], 2, "{db}");
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod gateway_env;
+pub mod hub;
 pub mod load;
 
 use std::path::{Path, PathBuf};

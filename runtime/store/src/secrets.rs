@@ -67,30 +67,51 @@ impl Store {
         actor: &str,
         make: impl FnOnce(u64) -> Result<(String, String, Vec<u8>), E>,
     ) -> Result<Result<u64, E>, StoreError> {
+        let mut make = Some(make);
+        let written =
+            self.secret_put_all(&[name], actor, |_, version| make.take().expect("one name, one call")(version))?;
+        Ok(written.map(|versions| versions[0]))
+    }
+
+    /// Write several secrets in one transaction: all or none (a bootstrap
+    /// import). `make(name, next_version)` builds each row as in
+    /// [`Store::secret_put`]; its first error rolls everything back. Each
+    /// write is audited. The versions written, in the order of `names`.
+    pub fn secret_put_all<E>(
+        &self,
+        names: &[&str],
+        actor: &str,
+        mut make: impl FnMut(&str, u64) -> Result<(String, String, Vec<u8>), E>,
+    ) -> Result<Result<Vec<u64>, E>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let current: Option<(i64, i64)> = tx
-            .query_row("SELECT version, created_at FROM secrets WHERE name = ?1", params![name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let version = current.map_or(1, |(v, _)| v as u64 + 1);
-        let (hosts, inject, ciphertext) = match make(version) {
-            Ok(parts) => parts,
-            Err(e) => return Ok(Err(e)),
-        };
-        let now = now_ms();
-        let created = current.map_or(now, |(_, c)| c);
-        tx.execute(
-            "INSERT INTO secrets (name, version, hosts, inject, ciphertext, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(name) DO UPDATE SET version = excluded.version, hosts = excluded.hosts,
-               inject = excluded.inject, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-            params![name, version as i64, hosts, inject, ciphertext, created, now],
-        )?;
-        insert_audit(&tx, now, actor, "secret.set", name, &format!("version {version}; hosts {hosts}"))?;
+        let mut versions = Vec::with_capacity(names.len());
+        for name in names {
+            let current: Option<(i64, i64)> = tx
+                .query_row("SELECT version, created_at FROM secrets WHERE name = ?1", params![name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let version = current.map_or(1, |(v, _)| v as u64 + 1);
+            let (hosts, inject, ciphertext) = match make(name, version) {
+                Ok(parts) => parts,
+                // Dropping the transaction rolls back what was written.
+                Err(e) => return Ok(Err(e)),
+            };
+            let now = now_ms();
+            let created = current.map_or(now, |(_, c)| c);
+            tx.execute(
+                "INSERT INTO secrets (name, version, hosts, inject, ciphertext, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(name) DO UPDATE SET version = excluded.version, hosts = excluded.hosts,
+                   inject = excluded.inject, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                params![name, version as i64, hosts, inject, ciphertext, created, now],
+            )?;
+            insert_audit(&tx, now, actor, "secret.set", name, &format!("version {version}; hosts {hosts}"))?;
+            versions.push(version);
+        }
         tx.commit()?;
-        Ok(Ok(version))
+        Ok(Ok(versions))
     }
 
     /// Delete a secret; whether it existed. Audited.

@@ -278,6 +278,48 @@ pub fn check_name(name: &str) -> Result<(), VaultError> {
     }
 }
 
+/// A secret to store: [`Vault::set_all`].
+pub struct NewSecret {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: Zeroizing<String>,
+    /// The hosts it may be sent to (at least one).
+    pub hosts: Vec<HostPattern>,
+    /// How it goes into a request.
+    pub inject: Injection,
+}
+
+impl std::fmt::Debug for NewSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSecret").field("name", &self.name).field("hosts", &self.hosts).finish_non_exhaustive()
+    }
+}
+
+impl NewSecret {
+    /// Whether it can be stored; the error names the secret, never its value.
+    pub fn check(&self) -> Result<(), VaultError> {
+        let (name, value) = (self.name.as_str(), &self.value);
+        check_name(name)?;
+        if value.is_empty() {
+            return Err(VaultError::Invalid(format!("secret {name}: the value is empty")));
+        }
+        if value.len() < warden_redact::MIN_EXACT_LEN {
+            return Err(VaultError::Invalid(format!(
+                "secret {name}: values shorter than {} bytes would be caught in ordinary text",
+                warden_redact::MIN_EXACT_LEN
+            )));
+        }
+        if value.contains(['\r', '\n', '\0']) && matches!(self.inject, Injection::Header { .. }) {
+            return Err(VaultError::Invalid(format!("secret {name}: a header value must be one line")));
+        }
+        if self.hosts.is_empty() {
+            return Err(VaultError::Invalid(format!("secret {name}: bind it to at least one --host")));
+        }
+        Ok(())
+    }
+}
+
 /// The vault.
 pub struct Vault {
     store: Arc<Store>,
@@ -340,31 +382,33 @@ impl Vault {
         inject: Injection,
         actor: &str,
     ) -> Result<u64, VaultError> {
-        check_name(name)?;
-        if value.is_empty() {
-            return Err(VaultError::Invalid(format!("secret {name}: the value is empty")));
+        let versions = self.set_all(&[NewSecret { name: name.to_string(), value, hosts, inject }], actor)?;
+        Ok(versions[0])
+    }
+
+    /// Store several secrets in one transaction: every one is checked
+    /// first, then all are written or none (a bootstrap import must not
+    /// leave half a set behind). The versions written, in order. A name
+    /// may appear once.
+    pub fn set_all(&self, secrets: &[NewSecret], actor: &str) -> Result<Vec<u64>, VaultError> {
+        let mut seen = std::collections::HashSet::new();
+        for s in secrets {
+            s.check()?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(VaultError::Invalid(format!("secret {}: named twice", s.name)));
+            }
         }
-        if value.len() < warden_redact::MIN_EXACT_LEN {
-            return Err(VaultError::Invalid(format!(
-                "secret {name}: values shorter than {} bytes would be caught in ordinary text",
-                warden_redact::MIN_EXACT_LEN
-            )));
-        }
-        if value.contains(['\r', '\n', '\0']) && matches!(inject, Injection::Header { .. }) {
-            return Err(VaultError::Invalid(format!("secret {name}: a header value must be one line")));
-        }
-        if hosts.is_empty() {
-            return Err(VaultError::Invalid(format!("secret {name}: bind it to at least one --host")));
-        }
-        let hosts_json = serde_json::to_string(&hosts).expect("hosts serialise");
-        let inject_json = serde_json::to_string(&inject).expect("injection serialises");
         let recipient = self.recipient();
-        let written = self.store.secret_put(name, actor, |version| {
-            let payload = payload(name, version, &value);
-            let ct = age::encrypt(&recipient, &payload).map_err(|e| format!("encrypt: {e}"))?;
-            Ok((hosts_json.clone(), inject_json.clone(), ct))
-        })?;
-        written.map_err(|e| VaultError::Corrupt { name: name.into(), msg: e })
+        let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+        self.store.secret_put_all(&names, actor, |name, version| {
+            let s = secrets.iter().find(|s| s.name == name).expect("names come from secrets");
+            let payload = payload(name, version, &s.value);
+            let ct = age::encrypt(&recipient, &payload)
+                .map_err(|e| VaultError::Corrupt { name: name.into(), msg: format!("encrypt: {e}") })?;
+            let hosts_json = serde_json::to_string(&s.hosts).expect("hosts serialise");
+            let inject_json = serde_json::to_string(&s.inject).expect("injection serialises");
+            Ok((hosts_json, inject_json, ct))
+        })?
     }
 
     /// Every secret's public facts.

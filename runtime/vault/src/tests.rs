@@ -171,3 +171,38 @@ fn issue_14_bindings_name_scheme_host_and_port() {
     assert!(check_name("openai.prod-1").is_ok());
     assert!(check_name("../x").is_err() && check_name("a\nb").is_err());
 }
+
+/// `set_all` (a bootstrap import) writes every secret or none.
+#[test]
+fn set_all_writes_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, store) = vault(dir.path());
+    let new = |name: &str, value: &str| NewSecret {
+        name: name.into(),
+        value: Zeroizing::new(value.into()),
+        hosts: hosts(&["a.example"]),
+        inject: Injection::Substitute,
+    };
+    v.set("a", Zeroizing::new("first-value-0001".into()), hosts(&["a.example"]), bearer(), "t").unwrap();
+    // A bad entry after good ones: nothing is written.
+    let err = v.set_all(&[new("a", "second-value-002"), new("b", "third-value-0003"), new("c", "")], "t").unwrap_err();
+    assert!(err.to_string().contains("secret c: the value is empty"), "{err}");
+    let twice = v.set_all(&[new("b", "third-value-0003"), new("b", "fourth-value-004")], "t").unwrap_err();
+    assert!(twice.to_string().contains("named twice"), "{twice}");
+    assert_eq!(v.list().unwrap().len(), 1);
+    assert_eq!(v.get("a").unwrap().value.as_str(), "first-value-0001");
+    // A failure inside the transaction, after a row was written: rolled back.
+    let failed = store
+        .secret_put_all(&["a", "b"], "t", |name, _| {
+            if name == "b" {
+                return Err("refused");
+            }
+            Ok(("[]".to_string(), "{}".to_string(), vec![1, 2, 3]))
+        })
+        .unwrap();
+    assert_eq!(failed, Err("refused"));
+    assert_eq!(v.get("a").unwrap().value.as_str(), "first-value-0001");
+    // Good entries: all written, versions in order.
+    assert_eq!(v.set_all(&[new("a", "second-value-002"), new("b", "third-value-0003")], "t").unwrap(), [2, 1]);
+    assert_eq!(v.get("b").unwrap().value.as_str(), "third-value-0003");
+}

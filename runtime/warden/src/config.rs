@@ -28,6 +28,14 @@
 //! node_name = "host-1"                 # WARDEN_HUB_NODE_NAME (default: the host name)
 //! heartbeat = "30s"                    # WARDEN_HUB_HEARTBEAT
 //! uptime_kuma_url = "https://kuma.example/api/push/XYZ"  # WARDEN_HUB_UPTIME_KUMA_URL
+//! [checks]
+//! disk_alert_percent = 85              # WARDEN_CHECKS_DISK_ALERT_PERCENT: state dir's disk, alert above
+//! memory_alert_percent = 90            # WARDEN_CHECKS_MEMORY_ALERT_PERCENT: machine memory, alert above
+//! backup_status = "/var/backups/backup-status.json"  # WARDEN_CHECKS_BACKUP_STATUS (unset: no backup check)
+//! backup_at = "06:00"                  # WARDEN_CHECKS_BACKUP_AT: local time of the daily check
+//! tls = ["app.acme.example:443"]       # WARDEN_CHECKS_TLS (comma-separated; must pass [egress] allow and the SSRF guard)
+//! tls_files = ["/etc/ssl/acme.pem"]    # WARDEN_CHECKS_TLS_FILES (comma-separated)
+//! tls_alert_days = 14                  # WARDEN_CHECKS_TLS_ALERT_DAYS
 //! ```
 
 use std::net::SocketAddr;
@@ -56,6 +64,80 @@ pub struct Config {
     pub gate: GateConfig,
     /// `[hub]`.
     pub hub: HubConfig,
+    /// `[checks]`.
+    pub checks: ChecksConfig,
+}
+
+/// `[checks]`: the watchman's checks and their alert levels.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Percent of the state directory's disk in use above which it alerts.
+    pub disk_alert_percent: f64,
+    /// Percent of the machine's memory in use (total minus available) above which it alerts.
+    pub memory_alert_percent: f64,
+    /// The backup job's report; unset: no backup check.
+    pub backup_status: Option<PathBuf>,
+    /// When the report is read each day, local time (`HH:MM`).
+    pub backup_at: String,
+    /// `host:port` whose certificate is checked (at start and daily).
+    pub tls: Vec<String>,
+    /// PEM files whose certificates are checked.
+    pub tls_files: Vec<PathBuf>,
+    /// Alert when a certificate has fewer days left.
+    pub tls_alert_days: i64,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        let t = crate::checks::Thresholds::default();
+        ChecksConfig {
+            disk_alert_percent: t.disk_percent,
+            memory_alert_percent: t.memory_percent,
+            backup_status: None,
+            backup_at: "06:00".into(),
+            tls: Vec::new(),
+            tls_files: Vec::new(),
+            tls_alert_days: crate::checks::tls::DEFAULT_ALERT_DAYS,
+        }
+    }
+}
+
+impl ChecksConfig {
+    /// The thresholds, checked (0-100).
+    pub fn thresholds(&self) -> anyhow::Result<crate::checks::Thresholds> {
+        for (key, v) in
+            [("disk_alert_percent", self.disk_alert_percent), ("memory_alert_percent", self.memory_alert_percent)]
+        {
+            anyhow::ensure!((0.0..=100.0).contains(&v), "checks.{key} = {v}: use a percentage from 0 to 100");
+        }
+        Ok(crate::checks::Thresholds {
+            disk_percent: self.disk_alert_percent,
+            memory_percent: self.memory_alert_percent,
+        })
+    }
+
+    /// The certificate checks.
+    pub fn tls(&self) -> anyhow::Result<crate::checks::TlsSettings> {
+        anyhow::ensure!(self.tls_alert_days >= 0, "checks.tls_alert_days must be 0 or more");
+        for t in &self.tls {
+            anyhow::ensure!(
+                t.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+                "checks.tls: {t:?} is not host:port"
+            );
+        }
+        Ok(crate::checks::TlsSettings {
+            targets: self.tls.clone(),
+            files: self.tls_files.clone(),
+            alert_days: self.tls_alert_days,
+        })
+    }
+
+    /// The backup check, when a report is configured.
+    pub fn backup(&self) -> anyhow::Result<Option<crate::checks::BackupSettings>> {
+        let at = self.backup_at.parse().map_err(|e| anyhow::anyhow!("checks.backup_at: {e}"))?;
+        Ok(self.backup_status.clone().map(|path| crate::checks::BackupSettings { path, at }))
+    }
 }
 
 /// `[gate]`: the tool-call gate.
@@ -225,13 +307,37 @@ impl Config {
             ("WARDEN_EGRESS_IDLE_TIMEOUT", &mut self.egress.idle_timeout),
             ("WARDEN_HUB_HEARTBEAT", &mut self.hub.heartbeat),
             ("WARDEN_GATE_APPROVAL_TTL", &mut self.gate.approval_ttl),
+            ("WARDEN_CHECKS_BACKUP_AT", &mut self.checks.backup_at),
         ] {
             if let Some(v) = get(key) {
                 *field = v;
             }
         }
+        let list =
+            |v: String| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+        if let Some(v) = get("WARDEN_CHECKS_TLS") {
+            self.checks.tls = list(v);
+        }
+        if let Some(v) = get("WARDEN_CHECKS_TLS_FILES") {
+            self.checks.tls_files = list(v).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(v) = get("WARDEN_CHECKS_TLS_ALERT_DAYS") {
+            self.checks.tls_alert_days =
+                v.parse().with_context(|| format!("WARDEN_CHECKS_TLS_ALERT_DAYS={v}: a number of days"))?;
+        }
+        if let Some(v) = get("WARDEN_CHECKS_BACKUP_STATUS") {
+            self.checks.backup_status = Some(v.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty());
+        }
         if let Some(v) = get("WARDEN_POLICY_MAX_STALENESS") {
             self.policy.max_staleness = Some(v).filter(|s| !s.is_empty());
+        }
+        for (key, field) in [
+            ("WARDEN_CHECKS_DISK_ALERT_PERCENT", &mut self.checks.disk_alert_percent),
+            ("WARDEN_CHECKS_MEMORY_ALERT_PERCENT", &mut self.checks.memory_alert_percent),
+        ] {
+            if let Some(v) = get(key) {
+                *field = v.parse().with_context(|| format!("{key}={v}: a percentage"))?;
+            }
         }
         if let Some(v) = get("WARDEN_GATE_AGENT_CAN_DECIDE") {
             self.gate.agent_can_decide = match v.as_str() {
@@ -311,9 +417,19 @@ mod tests {
         let env = |k: &str| match k {
             "WARDEN_CONTROL_LISTEN" => Some("127.0.0.1:2".to_string()),
             "WARDEN_POLICY_TRUST" => Some("a, b".to_string()),
+            "WARDEN_CHECKS_MEMORY_ALERT_PERCENT" => Some("95.5".to_string()),
             _ => None,
         };
         cfg.apply_env(env).unwrap();
+        assert_eq!(
+            cfg.checks.thresholds().unwrap(),
+            crate::checks::Thresholds { disk_percent: 85.0, memory_percent: 95.5 }
+        );
+        assert!(toml::from_str::<Config>("[checks]\ndisk_alert_percent = 120.0\n")
+            .unwrap()
+            .checks
+            .thresholds()
+            .is_err());
         assert_eq!(cfg.control.listen.port(), 2);
         assert_eq!(cfg.policy.trust, ["a", "b"]);
         assert_eq!(cfg.policy.poll_min, "5s");

@@ -1,6 +1,8 @@
 //! Warden, the sidecar: configuration, state, the policy in force and the
 //! server. The `warden` binary's subcommands are thin layers over this.
 
+pub mod bootstrap;
+pub mod checks;
 pub mod config;
 mod control;
 pub mod egress;

@@ -6,6 +6,7 @@
 //! revision, plugin failures) are read when scraped, so they cannot drift.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,13 @@ pub struct Metrics {
     hub: Family<Labels, Counter>,
     approvals_pending: Gauge,
     revision: Gauge,
+    alert_level: Family<Labels, Gauge>,
+    used_percent: Family<Labels, Gauge<f64, AtomicU64>>,
+    cert_days: Family<Labels, Gauge>,
+    /// Registered only with a hub link: seconds since the last heartbeat
+    /// the hub took (since start while there has been none).
+    heartbeat_age: Option<Gauge<f64, AtomicU64>>,
+    last_heartbeat: Mutex<Option<Instant>>,
     /// Redactions summed by layer, for the heartbeat (a `Family` cannot be
     /// read back without encoding it).
     by_layer: Mutex<BTreeMap<String, u64>>,
@@ -45,6 +53,8 @@ pub struct Scraped {
     pub revision: u64,
     /// Plugin failures so far, by plugin and kind.
     pub plugin_failures: Vec<(String, String, u64)>,
+    /// The watchman's checks.
+    pub checks: crate::checks::Report,
 }
 
 fn latency_histogram() -> Histogram {
@@ -90,6 +100,24 @@ impl Metrics {
             "Revision of the active policy bundle (0: embedded default)",
             revision.clone(),
         );
+        let alert_level = Family::<Labels, Gauge>::default();
+        registry.register(
+            "warden_alert_level",
+            "The watchman's checks, by check: 0 ok, 1 medium, 2 hard (absent: not measured)",
+            alert_level.clone(),
+        );
+        let used_percent = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "warden_resource_used_percent",
+            "Percent used of the state directory's disk and of the machine's memory",
+            used_percent.clone(),
+        );
+        let cert_days = Family::<Labels, Gauge>::default();
+        registry.register(
+            "warden_tls_cert_days_left",
+            "Days until the earliest certificate expiry of each [checks] tls target and file (negative: expired)",
+            cert_days.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -100,10 +128,32 @@ impl Metrics {
             hub,
             approvals_pending,
             revision,
+            alert_level,
+            used_percent,
+            cert_days,
+            heartbeat_age: None,
+            last_heartbeat: Mutex::new(None),
             by_layer: Mutex::default(),
             last_hour: Mutex::new(LastHour::default()),
             started: Instant::now(),
         }
+    }
+
+    /// With a hub link: also report `warden_hub_heartbeat_age_seconds`.
+    pub fn with_hub_link(mut self) -> Metrics {
+        let age = Gauge::<f64, AtomicU64>::default();
+        self.registry.register(
+            "warden_hub_heartbeat_age_seconds",
+            "Seconds since the hub last took a heartbeat (since start while it has taken none)",
+            age.clone(),
+        );
+        self.heartbeat_age = Some(age);
+        self
+    }
+
+    /// The hub took a heartbeat.
+    pub fn heartbeat_ok(&self) {
+        *self.last_heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
     /// One request served.
@@ -156,6 +206,26 @@ impl Metrics {
     pub fn render(&self, s: &Scraped) -> String {
         self.approvals_pending.set(s.approvals_pending as i64);
         self.revision.set(s.revision as i64);
+        self.alert_level.clear();
+        for (check, severity) in s.checks.severities() {
+            self.alert_level.get_or_create(&vec![("check", check.to_string())]).set(severity.gauge());
+        }
+        self.used_percent.clear();
+        for (resource, level) in [("disk", &s.checks.disk), ("memory", &s.checks.memory)] {
+            if let Some(l) = level {
+                self.used_percent.get_or_create(&vec![("resource", resource.to_string())]).set(l.used_percent);
+            }
+        }
+        self.cert_days.clear();
+        for c in &s.checks.tls {
+            if let Some(days) = c.days_left {
+                self.cert_days.get_or_create(&vec![("target", c.target.clone())]).set(days);
+            }
+        }
+        if let Some(age) = &self.heartbeat_age {
+            let last = *self.last_heartbeat.lock().unwrap_or_else(|e| e.into_inner());
+            age.set(last.unwrap_or(self.started).elapsed().as_secs_f64());
+        }
         for (plugin, kind, n) in &s.plugin_failures {
             // A counter only goes up: add what happened since the last scrape.
             let c = self.plugin_failures.get_or_create(&vec![("plugin", plugin.clone()), ("kind", kind.clone())]);
@@ -220,8 +290,24 @@ mod tests {
             approvals_pending: 3,
             revision: 7,
             plugin_failures: vec![("p".into(), "trap".into(), 4)],
+            checks: crate::checks::Report {
+                disk: crate::checks::Level::of(90, 100, 85.0),
+                memory: crate::checks::Level::of(50, 100, 90.0),
+                backup: None,
+                tls: vec![crate::checks::CertResult::expiring(
+                    "app.example:443",
+                    std::time::SystemTime::now() + Duration::from_secs(10 * 86_400 + 60),
+                    std::time::SystemTime::now(),
+                    14,
+                )],
+            },
         });
         for want in [
+            "warden_alert_level{check=\"disk\"} 1",
+            "warden_alert_level{check=\"memory\"} 0",
+            "warden_resource_used_percent{resource=\"disk\"} 90.0",
+            "warden_alert_level{check=\"tls\"} 1",
+            "warden_tls_cert_days_left{target=\"app.example:443\"} 10",
             "warden_requests_total{port=\"egress\",route=\"llm\",status=\"502\"} 1",
             "warden_redactions_total{layer=\"pattern\",rule=\"email\"} 2",
             "warden_redactions_total{layer=\"exact\",rule=\"vault\"} 1",
@@ -238,5 +324,22 @@ mod tests {
         // A later scrape with the same plugin total does not double it.
         let again = m.render(&Scraped { plugin_failures: vec![("p".into(), "trap".into(), 4)], ..Default::default() });
         assert!(again.contains("warden_plugin_failures_total{plugin=\"p\",kind=\"trap\"} 4"));
+        assert!(!again.contains("warden_alert_level{"), "unmeasured checks are absent");
+        assert!(!again.contains("warden_hub_heartbeat_age_seconds"), "no hub link, no heartbeat age");
+    }
+
+    #[test]
+    fn the_heartbeat_age_counts_from_the_last_heartbeat() {
+        let m = Metrics::new().with_hub_link();
+        let age = |text: &str| -> f64 {
+            let line = text.lines().find(|l| l.starts_with("warden_hub_heartbeat_age_seconds ")).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(age(&m.render(&Scraped::default())) < 5.0, "counted from start while there was none");
+        *m.last_heartbeat.lock().unwrap() = Some(Instant::now() - Duration::from_secs(40));
+        let stale = age(&m.render(&Scraped::default()));
+        assert!((40.0..45.0).contains(&stale), "{stale}");
+        m.heartbeat_ok();
+        assert!(age(&m.render(&Scraped::default())) < 5.0);
     }
 }

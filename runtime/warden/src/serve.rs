@@ -38,7 +38,15 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let vault = Arc::new(vault);
     let admin_token = crate::state::ensure_token(&dir.admin_token())?;
     let agent_token = crate::state::ensure_token(&dir.agent_token())?;
-    let metrics = Arc::new(Metrics::new());
+    let hub_url = cfg.hub.url.as_deref().map(|u| http_url("hub.url", u)).transpose()?;
+    let metrics = Arc::new(if hub_url.is_some() { Metrics::new().with_hub_link() } else { Metrics::new() });
+    let checks = Arc::new(crate::checks::Checks::new(
+        cfg.checks.thresholds()?,
+        dir.root.clone(),
+        activator.store().clone(),
+        cfg.checks.backup()?,
+        cfg.checks.tls()?,
+    ));
     let egress_ctx = Arc::new(crate::egress::EgressContext::new(activator.clone(), vault.clone(), metrics.clone())?);
     let approval_ttl = parse_duration(&cfg.gate.approval_ttl).map_err(|e| anyhow::anyhow!("gate.approval_ttl: {e}"))?;
     let gate = Arc::new(Gate::new(
@@ -69,7 +77,6 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
     let gateway = Arc::new(gateway);
     let heartbeat = parse_duration(&cfg.hub.heartbeat).map_err(|e| anyhow::anyhow!("hub.heartbeat: {e}"))?;
     anyhow::ensure!(heartbeat >= Duration::from_millis(100), "hub.heartbeat must be at least 100ms");
-    let hub_url = cfg.hub.url.as_deref().map(|u| http_url("hub.url", u)).transpose()?;
     let kuma_url = cfg.hub.uptime_kuma_url.as_deref().map(|u| http_url("hub.uptime_kuma_url", u)).transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("warden").build()?;
     rt.block_on(async move {
@@ -125,6 +132,8 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             });
         }
+        tokio::spawn(checks.clone().run_backups(Arc::new(crate::checks::SystemClock), stopping.clone()));
+        tokio::spawn(checks.clone().run_tls(activator.clone(), stopping.clone()));
         let hub_task = match hub_url {
             Some(url) => {
                 let settings = HubSettings {
@@ -142,6 +151,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
                     vault.clone(),
                     gate.clone(),
                     metrics.clone(),
+                    checks.clone(),
                     dir.clone(),
                     fetch,
                 )?;
@@ -157,6 +167,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
             vault: vault.clone(),
             gate,
             metrics,
+            checks,
             admin_token: Arc::new(admin_token),
             agent_token: Arc::new(agent_token),
             stopping,

@@ -1,7 +1,9 @@
-//! `warden secrets set|list|rm|rotate-identity`: the vault, from the host's
-//! side. Values go in (from stdin) and never come out.
+//! `warden secrets set|import|list|rm|rotate-identity`: the vault, from the
+//! host's side. Values go in (from stdin, or a one-shot bootstrap file) and
+//! never come out.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -26,6 +28,28 @@ pub enum Command {
         /// the agent's SECRET_REF(name) is replaced in place.
         #[arg(long, value_name = "TEMPLATE")]
         header: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Store every secret of a bootstrap file in one transaction, then wipe
+    /// and remove the file. The file: a JSON array of {name, value, hosts,
+    /// header?}, or NAME=value lines bound with --host. It must not be a
+    /// symlink nor readable by group or others, and must be on tmpfs or
+    /// ramfs unless --allow-disk. On any error nothing is stored and the
+    /// file is left in place.
+    Import {
+        /// The file to import and destroy.
+        #[arg(long, value_name = "FILE")]
+        consume: PathBuf,
+        /// For NAME=value lines: a host they may be sent to (repeatable).
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
+        /// For NAME=value lines: inject as this header, e.g. 'Authorization: Bearer {}'.
+        #[arg(long, value_name = "TEMPLATE")]
+        header: Option<String>,
+        /// Accept a file on a disk-backed file system (its bytes may survive the wipe there).
+        #[arg(long)]
+        allow_disk: bool,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -88,6 +112,25 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let vault = open(&state)?;
             let version = vault.set(&name, value, hosts, inject, &actor())?;
             println!("stored {name} (version {version})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { consume, hosts, header, allow_disk, state } => {
+            use warden::bootstrap::{parse, LineOptions, SecretFile};
+            // Checked and parsed before the vault is touched: a refused file
+            // changes nothing.
+            let file = SecretFile::open(&consume, allow_disk)?;
+            let secrets = parse(file.bytes(), &LineOptions { hosts, header })
+                .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was stored", consume.display()))?;
+            let vault = open(&state)?;
+            vault.set_all(&secrets, &actor()).with_context(|| format!("{}: nothing was stored", consume.display()))?;
+            let names: Vec<String> = secrets.into_iter().map(|s| s.name).collect();
+            file.consume()?;
+            println!(
+                "imported {} secret(s): {}; {} wiped and removed",
+                names.len(),
+                names.join(", "),
+                consume.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json, state } => {

@@ -42,8 +42,9 @@ pub(crate) async fn readyz(State(app): State<App>) -> impl IntoResponse {
 }
 
 pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    let a = app.activator.clone();
+    let (a, checks) = (app.activator.clone(), app.checks.clone());
     let scraped = tokio::task::spawn_blocking(move || Scraped {
+        checks: checks.report(),
         approvals_pending: a.store().approvals_pending().unwrap_or(0),
         revision: a.current().meta.revision,
         plugin_failures: a

@@ -31,6 +31,8 @@ pub(crate) struct App {
     pub(crate) vault: Arc<warden_vault::Vault>,
     pub(crate) gate: Arc<Gate>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The watchman's checks, measured when `/metrics` is scraped.
+    pub(crate) checks: Arc<crate::checks::Checks>,
     /// The operator's bearer token (everything).
     pub(crate) admin_token: Arc<zeroize::Zeroizing<String>>,
     /// The agent side's bearer token (tool calls, reading approvals).

@@ -1,5 +1,6 @@
-//! HTTP calls to the hub: one JSON POST per call, counted in the metrics,
-//! and errors whose text never carries a URL (a URL may hold a token).
+//! HTTP calls to the hub: one JSON POST per call (or the commands long
+//! poll's GET), counted in the metrics, and errors whose text never carries
+//! a URL (a URL may hold a token).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,11 +54,34 @@ impl HubClient {
         key: Option<&str>,
         body: &Value,
     ) -> Result<Value, CallError> {
-        let mut req = self
+        let req = self
             .http
             .post(self.endpoint(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(body).expect("a Value serialises"));
+        self.send(call, req, key).await
+    }
+
+    /// GET `path` with the query `query`, waiting up to `timeout` for the
+    /// answer (a long poll outlives the client's usual 30 s).
+    pub(crate) async fn get(
+        &self,
+        call: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        let req = self.http.get(self.endpoint(path)).query(query).timeout(timeout);
+        self.send(call, req, Some(key)).await
+    }
+
+    async fn send(
+        &self,
+        call: &'static str,
+        mut req: reqwest::RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<Value, CallError> {
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }

@@ -9,8 +9,9 @@
 //! exponential backoff and jitter so a fleet does not return in step.
 //!
 //! One job per module: [`client`] (HTTP calls), [`register`], [`run`] (the
-//! loop), [`commands`], [`push`], [`telemetry`] (the heartbeat), [`kuma`]
-//! (Uptime Kuma) and [`probes`] (`/proc`, `statvfs`, host name).
+//! loop), [`wait`] (the commands long poll while approvals are pending),
+//! [`commands`], [`push`], [`telemetry`] (the heartbeat), [`kuma`] (Uptime
+//! Kuma) and [`probes`] (`/proc`, `statvfs`, host name).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use warden_vault::Vault;
 use zeroize::Zeroizing;
 
+use crate::checks::Checks;
 use crate::metrics::Metrics;
 use crate::policy::poller::FetchNow;
 use crate::policy::Activator;
@@ -32,10 +34,11 @@ mod push;
 mod register;
 mod run;
 mod telemetry;
+mod wait;
 
 pub use commands::{Ack, Command};
 pub use kuma::uptime_kuma;
-pub use probes::{host_name, memory};
+pub use probes::{disk, host_name, memory};
 
 /// The vault secret holding the hub's API key for this node.
 pub const API_KEY_SECRET: &str = "warden-hub-api-key";
@@ -65,6 +68,7 @@ pub struct HubLink {
     vault: Arc<Vault>,
     gate: Arc<Gate>,
     metrics: Arc<Metrics>,
+    checks: Arc<Checks>,
     dir: StateDir,
     fetch_now: Option<FetchNow>,
     started: Instant,
@@ -79,10 +83,22 @@ impl HubLink {
         vault: Arc<Vault>,
         gate: Arc<Gate>,
         metrics: Arc<Metrics>,
+        checks: Arc<Checks>,
         dir: StateDir,
         fetch_now: Option<FetchNow>,
     ) -> anyhow::Result<HubLink> {
         let client = client::HubClient::new(settings.url.clone(), metrics.clone())?;
-        Ok(HubLink { settings, client, activator, vault, gate, metrics, dir, fetch_now, started: Instant::now() })
+        Ok(HubLink {
+            settings,
+            client,
+            activator,
+            vault,
+            gate,
+            metrics,
+            checks,
+            dir,
+            fetch_now,
+            started: Instant::now(),
+        })
     }
 }

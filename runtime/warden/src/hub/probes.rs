@@ -12,7 +12,7 @@ pub(super) fn db_size(dir: &StateDir) -> u64 {
 }
 
 /// Total and free bytes of the file system holding `path`.
-pub(super) fn disk(path: &std::path::Path) -> Option<(u64, u64)> {
+pub fn disk(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();

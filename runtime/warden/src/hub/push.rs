@@ -1,6 +1,6 @@
-//! Pushes: approvals and usage buckets the hub has not acknowledged, in
-//! batches, marked as pushed only after the hub took them (so an outage or a
-//! restart loses nothing).
+//! Pushes: approvals, usage buckets and alerts (the backup verdict) the hub
+//! has not acknowledged, in batches, marked as pushed only after the hub
+//! took them (so an outage or a restart loses nothing).
 
 use serde_json::json;
 
@@ -11,7 +11,7 @@ use super::HubLink;
 const PUSH_BATCH: usize = 500;
 
 impl HubLink {
-    /// Push approvals and usage the hub has not acknowledged.
+    /// Push approvals, usage and alerts the hub has not acknowledged.
     pub(super) async fn push(&self, node: &str, key: &str) -> Result<(), CallError> {
         let store = self.activator.store().clone();
         let owed = tokio::task::spawn_blocking(move || {
@@ -44,6 +44,23 @@ impl HubLink {
             self.client.call("usage", &format!("/api/v1/nodes/{node}/usage"), Some(key), &body).await?;
             let store = self.activator.store().clone();
             let _ = tokio::task::spawn_blocking(move || store.usage_pushed(&usage)).await;
+        }
+        let checks = self.checks.clone();
+        let backup = tokio::task::spawn_blocking(move || checks.backup_unpushed()).await.ok().flatten();
+        if let Some(b) = backup {
+            let alert = json!({"check": "backup", "level": b.level, "at": b.checked_at, "detail": b});
+            let path = format!("/api/v1/nodes/{node}/alerts");
+            match self.client.call("alerts", &path, Some(key), &json!({"alerts": [alert]})).await {
+                Ok(_) => {}
+                // A hub without alerts still reads the verdict in the heartbeat:
+                // not a failure that should hold back approvals.
+                Err(CallError::Status(404 | 405, _)) => {
+                    tracing::debug!("hub: no alerts endpoint; the backup verdict goes in heartbeats only")
+                }
+                Err(e) => return Err(e),
+            }
+            let checks = self.checks.clone();
+            let _ = tokio::task::spawn_blocking(move || checks.backup_pushed(&b.checked_at)).await;
         }
         Ok(())
     }

@@ -10,38 +10,44 @@ use super::commands::Ack;
 use super::probes::{cpu_seconds, db_size, disk, load1, memory};
 use super::HubLink;
 
-/// A heartbeat answer.
+/// A heartbeat (or commands long poll) answer.
 #[derive(Debug, Default, Deserialize)]
 struct BeatAnswer {
     #[serde(default)]
     commands: Vec<Value>,
 }
 
+/// The commands in a heartbeat or long poll answer, unparsed: each is
+/// parsed on its own, so one bad command does not hide the others.
+pub(super) fn commands_of(answer: Value) -> Vec<Value> {
+    serde_json::from_value::<BeatAnswer>(answer).unwrap_or_default().commands
+}
+
 impl HubLink {
-    /// Send one heartbeat; the commands in the answer (unparsed: each is
-    /// parsed on its own, so one bad command does not hide the others).
+    /// Send one heartbeat; the commands in the answer ([`commands_of`]).
     pub(super) async fn heartbeat(&self, node: &str, key: &str, acks: &[Ack]) -> Result<Vec<Value>, CallError> {
         let mut body = self.telemetry().await;
         body["acks"] = serde_json::to_value(acks).expect("acks serialise");
         let answer =
             self.client.call("heartbeat", &format!("/api/v1/nodes/{node}/heartbeat"), Some(key), &body).await?;
-        let answer: BeatAnswer = serde_json::from_value(answer).unwrap_or_default();
-        Ok(answer.commands)
+        self.metrics.heartbeat_ok();
+        Ok(commands_of(answer))
     }
 
     /// The heartbeat body.
     async fn telemetry(&self) -> Value {
-        let (activator, dir) = (self.activator.clone(), self.dir.clone());
+        let (activator, dir, checks) = (self.activator.clone(), self.dir.clone(), self.checks.clone());
         // The store's reads and the file system's are blocking work.
-        let (quick_check, pending, db_size, disk, status) = match tokio::task::spawn_blocking(move || {
+        let (quick_check, pending, db_size, disk, status, alerts) = match tokio::task::spawn_blocking(move || {
             let store = activator.store();
             let qc = store.quick_check().unwrap_or_else(|e| e.to_string());
-            (qc, store.approvals_pending().unwrap_or(0), db_size(&dir), disk(&dir.root), activator.status())
+            let pending = store.approvals_pending().unwrap_or(0);
+            (qc, pending, db_size(&dir), disk(&dir.root), activator.status(), checks.report())
         })
         .await
         {
             Ok(v) => v,
-            Err(e) => (e.to_string(), 0, 0, None, self.activator.status()),
+            Err(e) => (e.to_string(), 0, 0, None, self.activator.status(), Default::default()),
         };
         let (requests, errors) = self.metrics.last_hour();
         let failures: u64 = self.activator.plugin_stats().failures().values().sum();
@@ -60,6 +66,7 @@ impl HubLink {
             "plugin_failures": failures,
             "approvals_pending": pending,
             "last_hour": {"requests": requests, "errors": errors},
+            "alerts": alerts,
         })
     }
 }
