@@ -835,3 +835,146 @@ async fn issue_14_already_resisted_stays_resisted() {
     assert!(r.map(|r| r.status() == 413).unwrap_or(true), "too large");
     assert_eq!(env.count(), before + 1, "only the chunked request went out");
 }
+
+/// Send raw bytes on a fresh connection and read one answer (or until the
+/// server closes, or 10 s pass); the status line's code, and everything read.
+async fn raw_exchange(port: u16, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = tcp.write_all(request).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                // One answer is enough: stop once its head and body are in.
+                let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok());
+                    let body = got.len() - head_end - 4;
+                    if len.is_some_and(|n| body >= n) || text.ends_with("\r\n0\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+/// Also resisted, now with its own regression test: a request carrying
+/// both `Transfer-Encoding: chunked` and `Content-Length` (the classic
+/// smuggling pair) is refused and nothing reaches the upstream; a head
+/// flood gets 431; neither takes the server down.
+#[tokio::test]
+async fn issue_14_smuggling_and_header_floods_are_refused() {
+    let env = Env::new().await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let smuggled = format!(
+        "POST /llm/fake/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         Content-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nPOST /llm/fake/v1/chat/completions HTTP/1.1\r\n\
+         Host: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len() + 120,
+        body.len()
+    );
+    let (code, _) = raw_exchange(env.port, smuggled.as_bytes()).await;
+    assert_eq!(code, 400, "TE and CL together are refused");
+    // Two Content-Lengths that disagree.
+    let double = format!(
+        "POST /llm/fake/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\ncontent-length: 5\r\n\r\n{body}",
+        body.len()
+    );
+    let (code, _) = raw_exchange(env.port, double.as_bytes()).await;
+    assert_eq!(code, 400, "conflicting lengths are refused");
+    assert_eq!(env.count(), 0, "nothing was smuggled to the upstream");
+
+    // A head flood: 200 KiB of headers.
+    let mut flood = String::from("POST /llm/fake/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..2000 {
+        flood.push_str(&format!("x-pad-{i}: {}\r\n", "a".repeat(100)));
+    }
+    flood.push_str("\r\n");
+    let (code, _) = raw_exchange(env.port, flood.as_bytes()).await;
+    assert_eq!(code, 431, "a head flood gets 431");
+    // The server still serves.
+    assert_eq!(env.post(&serde_json::from_str(body).unwrap()).await.0, 200);
+    assert_eq!(env.count(), 1);
+}
+
+/// Also resisted: every spelling of CONNECT goes through the destination
+/// check (here refusing all) and none opens a tunnel.
+#[tokio::test]
+async fn issue_14_connect_spellings_never_open_a_tunnel() {
+    let env = Env::new().await;
+    let up = env.upstream.addr.port();
+    for target in [
+        format!("127.0.0.1:{up}"),
+        format!("localhost:{up}"),
+        format!("[::1]:{up}"),
+        format!("http://127.0.0.1:{up}"),
+        format!("127.0.0.1:{up}/path"),
+        format!("2130706433:{up}"),
+        "127.0.0.1".to_string(),
+    ] {
+        let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        let (code, text) = raw_exchange(env.port, req.as_bytes()).await;
+        assert!(code >= 400, "CONNECT {target} refused: {text}");
+        assert!(!text.contains("200 Connection established") && code != 200, "{target}: {text}");
+    }
+    // Lower-case method: not CONNECT to hyper, and not a tunnel either.
+    let (code, _) = raw_exchange(env.port, format!("connect 127.0.0.1:{up} HTTP/1.1\r\n\r\n").as_bytes()).await;
+    assert!(code >= 400 || code == 0, "lower-case connect: {code}");
+    assert_eq!(env.count(), 0, "no tunnel reached the upstream");
+}
+
+/// Also resisted: the forward proxy hands a redirect back to the agent and
+/// never follows it itself, so a redirect cannot carry a request (and what
+/// the proxy injected) to a host the agent did not name.
+#[tokio::test]
+async fn issue_14_redirects_are_not_followed() {
+    let env = Env::new().await;
+    let target = format!("http://127.0.0.1:{}/stolen", env.upstream.addr.port());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirector = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let target = target.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                    let target = target.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(302)
+                                .header("location", target)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://127.0.0.1:{}", env.port)).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(format!("http://{redirector}/start")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302, "the redirect comes back to the agent");
+    assert_eq!(env.count(), 0, "the proxy did not follow it");
+}
