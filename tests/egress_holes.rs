@@ -17,7 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::gateway_env::*;
-use support::{warden, TempDir};
+use support::{signed_archive, warden, TempDir};
+use warden_policy::bundle::SecretKey;
 
 const AWS_KEY: &str = "AKIAZ7Q3M5R2T4W6Y3B2";
 
@@ -330,4 +331,43 @@ fn issue_14_11_state_directory_and_database_modes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
     assert_eq!(std::fs::metadata(state.join("warden.db")).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// Also resisted, now with its own test: with every module logging at
+/// `trace`, a prompt carrying a vault value, an email and an AWS key, and a
+/// held tool call with the database password in its arguments leave none of
+/// the vault's values nor those planted in the log, `/metrics` or the
+/// database files (WAL included). It found the gate's reason quoting the
+/// raw arguments (`deletes / <password> recursively`) into `approvals` and
+/// `audit`; the reason is now redacted like the arguments.
+#[test]
+fn issue_14_no_secret_in_trace_logs_metrics_or_the_database() {
+    let dir = TempDir::new("holes-trace");
+    let provider = start_provider();
+    let key = SecretKey::generate().unwrap();
+    activate(&dir, &key, &signed_archive(gateway_policy(&provider, |p| p), 1, &key));
+    let server = launch_logging(&dir, &provider, &key, "", "", "trace");
+    let prompt = format!("use {DB_PASSWORD} and {ECHO_TOKEN} for {EMAIL}, key {AWS_KEY}");
+    let body = serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": prompt}]}).to_string();
+    let (out, err) = curl(&["-H", "content-type: application/json", "-d", &body, &llm_url(&server)]);
+    assert!(out.contains("chat.completion"), "{out} {err}");
+    let agent = server.token("agent");
+    let call = serde_json::json!({"tool_name": "exec", "session_id": "s1",
+        "tool_args": {"command": format!("rm -rf / --password {DB_PASSWORD}")}})
+    .to_string();
+    let (code, reply) = server.control("POST", "/api/v1/tools/execute", Some(&agent), &[], Some(&call));
+    assert!(code < 500, "{code} {reply}");
+    let (_, metrics) = server.control("GET", "/metrics", None, &[], None);
+    let logs = server.logs();
+    assert!(logs.contains("TRACE") || logs.contains("trace"), "the server logged at trace");
+    let mut db = Vec::new();
+    for f in ["warden.db", "warden.db-wal"] {
+        db.extend(std::fs::read(server.state.join(f)).unwrap_or_default());
+    }
+    let db = String::from_utf8_lossy(&db);
+    for s in [PROVIDER_KEY, DB_PASSWORD, ECHO_TOKEN, EMAIL, AWS_KEY] {
+        assert!(!logs.contains(s), "{s} in the trace log");
+        assert!(!metrics.contains(s), "{s} in /metrics");
+        assert!(!db.contains(s), "{s} in the database files");
+    }
 }

@@ -208,6 +208,7 @@ pub struct Server {
     pub control: u16,
     pub state: std::path::PathBuf,
     pub config: std::path::PathBuf,
+    log_level: String,
 }
 
 impl Server {
@@ -236,7 +237,7 @@ impl Server {
         let (state, config) = (self.state.clone(), self.config.clone());
         // Keep the last run's log for reading.
         let _ = std::fs::rename(&self.log, self.log.with_extension("log.1"));
-        spawn(state, config, self.egress, self.control)
+        spawn(state, config, self.egress, self.control, &self.log_level)
     }
 
     /// The server's process id.
@@ -323,6 +324,19 @@ pub fn gateway_policy(provider: &Provider, edit: impl Fn(String) -> String) -> w
 /// Store the test secrets and start `warden serve` on `dir/state`, trusting
 /// `key`; `policy_extra` goes under `[policy]`, `extra` after everything.
 pub fn launch(dir: &TempDir, provider: &Provider, key: &SecretKey, policy_extra: &str, extra: &str) -> Server {
+    let level = std::env::var("WARDEN_TEST_LOG").unwrap_or_else(|_| "debug".into());
+    launch_logging(dir, provider, key, policy_extra, extra, &level)
+}
+
+/// [`launch`] with `RUST_LOG` set to `level` for this server.
+pub fn launch_logging(
+    dir: &TempDir,
+    provider: &Provider,
+    key: &SecretKey,
+    policy_extra: &str,
+    extra: &str,
+    level: &str,
+) -> Server {
     let state = dir.join("state");
     // The provider key, bound to the provider's host; a database password
     // that must never leave in a prompt.
@@ -353,14 +367,14 @@ pub fn launch(dir: &TempDir, provider: &Provider, key: &SecretKey, policy_extra:
         ),
     )
     .unwrap();
-    spawn(state, config, egress, control)
+    spawn(state, config, egress, control, level)
 }
 
-fn spawn(state: std::path::PathBuf, config: std::path::PathBuf, egress: u16, control: u16) -> Server {
+fn spawn(state: std::path::PathBuf, config: std::path::PathBuf, egress: u16, control: u16, level: &str) -> Server {
     let log = config.with_file_name("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", std::env::var("WARDEN_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -376,7 +390,7 @@ fn spawn(state: std::path::PathBuf, config: std::path::PathBuf, egress: u16, con
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, log, egress, control, state, config }
+    Server { child, log, egress, control, state, config, log_level: level.to_string() }
 }
 
 /// An Anthropic messages answer: JSON, or the SSE event sequence with text

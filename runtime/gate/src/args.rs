@@ -27,17 +27,29 @@ impl<'e> ArgRedactor<'e> {
 
     /// One text, secrets replaced.
     pub(crate) fn text(&mut self, s: &str) -> Result<String, GateError> {
+        let (out, findings) = self.redact(s)?;
+        self.found.extend(findings);
+        Ok(out)
+    }
+
+    /// A text made from the call (a verdict's reason quotes its arguments),
+    /// redacted with the same placeholders; its findings are not counted
+    /// again.
+    pub(crate) fn derived(&mut self, s: &str) -> Result<String, GateError> {
+        Ok(self.redact(s)?.0)
+    }
+
+    fn redact(&mut self, s: &str) -> Result<(String, Vec<Finding>), GateError> {
         let mut findings = self
             .engine
             .find(s)
             .map_err(|e| GateError::unavailable(format!("redaction failed ({e}); the call is not decided")))?;
         findings.retain(|f| !CONTACT_LABELS.contains(&&*f.label));
         if findings.is_empty() {
-            return Ok(s.to_string());
+            return Ok((s.to_string(), findings));
         }
         let out = self.session.apply(s, &findings);
-        self.found.extend(findings);
-        Ok(out)
+        Ok((out, findings))
     }
 
     /// A JSON value with every string (and every object key) redacted.

@@ -163,6 +163,9 @@ impl Gate {
         let mut redactor = ArgRedactor::new(&engine);
         let clean = redactor.value(&call.args)?;
         let session = redactor.text(&call.session_id)?;
+        // The reason quotes the arguments it judged (`deletes / <path>`):
+        // it is stored, audited and pushed, so it is redacted like them.
+        verdict.reason = redactor.derived(&verdict.reason)?;
         let findings = redactor.into_findings();
         self.observer.findings(&findings);
 
