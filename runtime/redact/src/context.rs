@@ -289,9 +289,16 @@ fn is_unquoted_end(b: u8) -> bool {
 
 /// Whether `v` may be a credential of `kind`.
 fn plausible(v: &[u8], kind: Kind, sep: Sep) -> bool {
-    if v.len() > MAX_VALUE || placeholder(v) || code_reference(v, sep == Sep::Quoted) {
+    // PERF: the shape tests below are cheap and refuse most candidates;
+    // the placeholder and code tests, which scan for dozens of words, run
+    // only on what passes them. The result is the conjunction either way.
+    if v.len() > MAX_VALUE || !plausible_shape(v, kind, sep) {
         return false;
     }
+    !placeholder(v) && !code_reference(v, sep == Sep::Quoted)
+}
+
+fn plausible_shape(v: &[u8], kind: Kind, sep: Sep) -> bool {
     let lower = v.iter().any(u8::is_ascii_lowercase);
     let upper = v.iter().any(u8::is_ascii_uppercase);
     let digit = v.iter().any(u8::is_ascii_digit);
@@ -361,7 +368,13 @@ fn placeholder(v: &[u8]) -> bool {
     if v[0] == b'$' && v.get(1).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'{') {
         return true;
     }
-    WORDS.iter().any(|w| memchr::memmem::find(&lower, w).is_some())
+    WORDS.iter().any(|w| contains(&lower, w))
+}
+
+/// Whether `needle` occurs in `hay`: for values of a few hundred bytes at
+/// most, where building a SIMD searcher per call costs more than it saves.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Code, not a value: a call, an index, an environment lookup, a dotted
@@ -391,13 +404,13 @@ fn code_reference(v: &[u8], quoted: bool) -> bool {
     if PREFIXES.iter().any(|p| lower.starts_with(p)) {
         return true;
     }
-    if memchr::memmem::find(v, b"::").is_some() {
+    if contains(v, b"::") {
         return true;
     }
     if !quoted && (v.contains(&b'(') || v.contains(&b'[')) {
         return true;
     }
-    if v[0] == b'/' || v.starts_with(b"./") || v.starts_with(b"~/") || memchr::memmem::find(v, b"://").is_some() {
+    if v[0] == b'/' || v.starts_with(b"./") || v.starts_with(b"~/") || contains(v, b"://") {
         return true;
     }
     // `foo.bar.baz`: a dotted path of words, no digits.

@@ -4,11 +4,10 @@
 //!
 //! 1. **exact**: one Aho-Corasick pass over the registered values (none by
 //!    default, so no pass).
-//! 2. **keywords**: the text is lowercased into scratch space (one vectorised
-//!    pass), and one case-sensitive, leftmost-first automaton (a DFA) over
-//!    every rule keyword and sensitive key name runs over it, which keeps
-//!    keywords case-insensitive without `ascii_case_insensitive` doubling the
-//!    automaton. Each hit names the rules to try (and a keys-layer check).
+//! 2. **keywords**: one prefilter pass finds every occurrence of every rule
+//!    keyword, sensitive key name and context word, ASCII case-insensitively
+//!    and in place (see [`crate::prefilter`]). Each hit names the rules to
+//!    try (and a keys- or context-layer check).
 //!    A rule whose every match *starts* with its keyword (proved from the
 //!    regex: `ghp_…`, `heroku…=…`) gets an anchored search right at the hit,
 //!    which gives up within a few bytes on a near-miss; any other rule runs
@@ -34,7 +33,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
@@ -44,6 +42,7 @@ use crate::context::ContextLayer;
 use crate::entropy::EntropyLayer;
 use crate::exact::ExactSet;
 use crate::keys::KeysLayer;
+use crate::prefilter::Prefilter;
 use crate::rule::{ContextConfig, EntropyConfig, KeysConfig, Layer, RuleSpec, Validator};
 use crate::{Detector, Error, Finding};
 
@@ -91,11 +90,12 @@ pub(crate) struct CompiledRule {
 /// What a keyword hit asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
-    /// Try rule `.0`, whose keyword starts `.1` bytes into the hit.
-    Rule(u32, u32),
+    /// Try rule `.0`.
+    Rule(u32),
+    /// A keys-layer check.
     Key,
-    /// A context-layer word starts `.0` bytes into the hit.
-    Context(u32),
+    /// A context-layer check.
+    Context,
 }
 
 /// Keyword-less rules compiled as one multi-pattern regex.
@@ -111,8 +111,8 @@ struct RuleSet {
 #[derive(Debug)]
 struct Compiled {
     rules: Vec<CompiledRule>,
-    keywords: Option<AhoCorasick>,
-    /// Pattern id -> what to do on a hit.
+    prefilter: Option<Prefilter>,
+    /// Keyword id -> what to do on a hit.
     actions: Vec<Vec<Action>>,
     /// One-byte keywords (lowercased) -> rules.
     anchors: Vec<(u8, Vec<u32>)>,
@@ -208,8 +208,9 @@ impl Builder {
         let keys = if self.keys.enabled { Some(KeysLayer::new(&self.keys)?) } else { None };
         let context = self.context.enabled.then(ContextLayer::new);
 
-        // Keywords: one automaton over the lowercased literals of every rule
-        // and every sensitive key name; one-byte ones become anchors.
+        // Keywords: one prefilter over every rule keyword, sensitive key
+        // name and context word (each once, with everything it asks for);
+        // one-byte ones become anchors.
         let mut kw_actions: std::collections::BTreeMap<String, BTreeSet<Action>> = Default::default();
         let mut anchors: std::collections::BTreeMap<u8, Vec<u32>> = Default::default();
         let mut digit_rules = Vec::new();
@@ -229,7 +230,7 @@ impl Builder {
                 if kw.len() == 1 {
                     anchors.entry(kw.as_bytes()[0]).or_default().push(i);
                 } else {
-                    kw_actions.entry(kw).or_default().insert(Action::Rule(i, 0));
+                    kw_actions.entry(kw).or_default().insert(Action::Rule(i));
                 }
             }
         }
@@ -240,40 +241,12 @@ impl Builder {
         }
         if context.is_some() {
             for w in crate::context::WORDS {
-                kw_actions.entry(w.to_string()).or_default().insert(Action::Context(0));
+                kw_actions.entry(w.to_string()).or_default().insert(Action::Context);
             }
         }
-        // A hit on a keyword also stands for every keyword inside it: with
-        // leftmost-first matching, `sk-ant-` hides the `sk-` that it contains.
-        let mut patterns: Vec<String> = kw_actions.keys().cloned().collect();
-        patterns.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-        let actions: Vec<Vec<Action>> = patterns
-            .iter()
-            .map(|p| {
-                let mut acts = BTreeSet::new();
-                for (q, a) in &kw_actions {
-                    for (off, _) in p.match_indices(q.as_str()) {
-                        acts.extend(a.iter().map(|act| match *act {
-                            Action::Rule(r, _) => Action::Rule(r, off as u32),
-                            Action::Key => Action::Key,
-                            Action::Context(_) => Action::Context(off as u32),
-                        }));
-                    }
-                }
-                acts.into_iter().collect()
-            })
-            .collect();
-        let keywords = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| Error::config("keywords", e.to_string()))?,
-            )
-        };
+        let patterns: Vec<String> = kw_actions.keys().cloned().collect();
+        let actions: Vec<Vec<Action>> = kw_actions.into_values().map(|a| a.into_iter().collect()).collect();
+        let prefilter = (!patterns.is_empty()).then(|| Prefilter::new(&patterns));
 
         let digit_set = build_set(&rules, digit_rules)?;
         let whole_set = build_set(&rules, whole_rules)?;
@@ -289,7 +262,7 @@ impl Builder {
         Ok(Engine {
             inner: Arc::new(Compiled {
                 rules,
-                keywords,
+                prefilter,
                 actions,
                 anchors: anchors.into_iter().collect(),
                 digit_set,
@@ -734,9 +707,9 @@ impl RuleSet {
 }
 
 /// Regions within `pad` of an ASCII digit, merged, in order.
-fn digit_regions(text: &[u8], pad: usize) -> Vec<(usize, usize)> {
+fn digit_regions(text: &[u8], pad: usize, regions: &mut Vec<(usize, usize)>) {
     const CHUNK: usize = 32;
-    let mut regions: Vec<(usize, usize)> = Vec::new();
+    regions.clear();
     let mut push = |s: usize, e: usize| {
         let (s, e) = (s.saturating_sub(pad), (e + pad).min(text.len()));
         match regions.last_mut() {
@@ -759,7 +732,6 @@ fn digit_regions(text: &[u8], pad: usize) -> Vec<(usize, usize)> {
     if chunks.remainder().iter().any(u8::is_ascii_digit) {
         push(base, text.len());
     }
-    regions
 }
 
 // === impl Engine ===
@@ -860,49 +832,48 @@ impl Engine {
         let c = &*self.inner;
         self.exact.find(text, out);
 
+        let mut scratch = SCRATCH.with(|s| s.take());
         // Keyword hits -> (rule, window) pairs and keys-layer checks.
-        let mut windows: Vec<(u32, usize, usize)> = Vec::new();
-        if c.keywords.is_some() || !c.anchors.is_empty() {
-            let lower = text.to_ascii_lowercase();
-            // A rule's keyword starts at `at`: a keyword-led rule is tried
-            // anchored there, any other gets a window. The window is measured
-            // from `at` on both sides, which covers every match containing
-            // the keyword whatever its length (inner keywords of a longer hit
-            // included).
-            let mut trigger = |r: u32, at: usize, out: &mut Vec<Finding>| {
-                let rule = &c.rules[r as usize];
-                match rule.lead {
-                    Some(pre) => rule.try_at(text, at.saturating_sub(pre), at, out),
-                    None => {
-                        let reach = rule.max_len + EDGE;
-                        windows.push((r, at.saturating_sub(reach), (at + reach).min(text.len())));
-                    }
+        let windows = &mut scratch.windows;
+        // A rule's keyword starts at `at`: a keyword-led rule is tried
+        // anchored there, any other gets a window. The window is measured
+        // from `at` on both sides, which covers every match containing the
+        // keyword whatever its length.
+        let mut trigger = |r: u32, at: usize, out: &mut Vec<Finding>| {
+            let rule = &c.rules[r as usize];
+            match rule.lead {
+                Some(pre) => rule.try_at(text, at.saturating_sub(pre), at, out),
+                None => {
+                    let reach = rule.max_len + EDGE;
+                    windows.push((r, at.saturating_sub(reach), (at + reach).min(text.len())));
                 }
-            };
-            if let Some(ac) = &c.keywords {
-                for m in ac.find_iter(&lower) {
-                    for act in &c.actions[m.pattern().as_usize()] {
-                        match *act {
-                            Action::Rule(r, off) => trigger(r, m.start() + off as usize, out),
-                            Action::Key => {
-                                if let Some(k) = &c.keys {
-                                    k.check_hit(text, m.start(), m.end(), out);
-                                }
+            }
+        };
+        if let Some(pf) = &c.prefilter {
+            pf.find(text, |k, at| {
+                let len = pf.keyword_len(k);
+                for act in &c.actions[k as usize] {
+                    match *act {
+                        Action::Rule(r) => trigger(r, at, out),
+                        Action::Key => {
+                            if let Some(keys) = &c.keys {
+                                keys.check_hit(text, at, at + len, out);
                             }
-                            Action::Context(off) => {
-                                if let Some(cx) = &c.context {
-                                    cx.check_hit(text, m.start() + off as usize, out);
-                                }
+                        }
+                        Action::Context => {
+                            if let Some(cx) = &c.context {
+                                cx.check_hit(text, at, out);
                             }
                         }
                     }
                 }
-            }
-            for (byte, rules) in &c.anchors {
-                for p in memchr::memchr_iter(*byte, &lower) {
-                    for &r in rules {
-                        trigger(r, p, out);
-                    }
+            });
+        }
+        for (byte, rules) in &c.anchors {
+            let (lo, up) = (byte.to_ascii_lowercase(), byte.to_ascii_uppercase());
+            for p in memchr::memchr2_iter(lo, up, text) {
+                for &r in rules {
+                    trigger(r, p, out);
                 }
             }
         }
@@ -920,7 +891,8 @@ impl Engine {
             i = j;
         }
         if let Some(set) = &c.digit_set {
-            for (s, e) in digit_regions(text, set.pad) {
+            digit_regions(text, set.pad, &mut scratch.regions);
+            for &(s, e) in &scratch.regions {
                 set.scan(&c.rules, text, s, e, out);
             }
         }
@@ -930,7 +902,32 @@ impl Engine {
         if let Some(ent) = &c.entropy {
             ent.find(text, out);
         }
+        scratch.recycle();
+        SCRATCH.with(|s| s.replace(scratch));
     }
+}
+
+/// Buffers a search reuses, one set per thread, so that a search allocates
+/// nothing but its result.
+#[derive(Debug, Default)]
+struct Scratch {
+    windows: Vec<(u32, usize, usize)>,
+    regions: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    /// Empty, and not holding on to the memory of an outsized search.
+    fn recycle(&mut self) {
+        const KEEP: usize = 1 << 16;
+        self.windows.clear();
+        self.regions.clear();
+        self.windows.shrink_to(KEEP);
+        self.regions.shrink_to(KEEP);
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 // === the naive reference ===
@@ -1038,11 +1035,13 @@ mod tests {
     #[test]
     fn digit_regions_cover_every_digit() {
         let text = format!("{}7{}", "a".repeat(100), "b".repeat(100));
-        let regions = digit_regions(text.as_bytes(), 10);
+        let mut regions = Vec::new();
+        digit_regions(text.as_bytes(), 10, &mut regions);
         assert_eq!(regions.len(), 1);
         let (s, e) = regions[0];
         assert!(s <= 90 && e >= 111);
-        assert!(digit_regions(b"no digits here at all, none, not a single one", 5).is_empty());
+        digit_regions(b"no digits here at all, none, not a single one", 5, &mut regions);
+        assert!(regions.is_empty());
     }
 
     fn rule(id: &str, kw: &[&str], re: &str) -> RuleSpec {

@@ -48,6 +48,7 @@ mod error;
 pub mod eval;
 mod exact;
 mod keys;
+mod prefilter;
 mod resolve;
 pub mod rule;
 mod session;
