@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use serde_json::json;
 use support::gateway_env::*;
 use support::TempDir;
 
@@ -37,26 +36,14 @@ fn openclaw_asks_warden_before_every_tool_call() {
     std::fs::write(work.join("keep.txt"), "must survive").unwrap();
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let config = json!({
-        "agents": {"defaults": {"model": {"primary": "warden/oc-tools"}, "workspace": work}},
-        "models": {"mode": "merge", "providers": {"warden": {
-            "baseUrl": format!("http://127.0.0.1:{}/llm/fake/v1", server.egress),
-            "apiKey": "placeholder",
-            "api": "openai-completions",
-            "models": [{"id": "oc-tools", "name": "Tools", "reasoning": false, "input": ["text"],
-                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
-                "contextWindow": 128000, "maxTokens": 4096}]}}},
-        "plugins": {
-            "load": {"paths": [plugin]},
-            "entries": {"warden": {"enabled": true, "config": {
-                "url": format!("http://127.0.0.1:{}", server.control),
-                "tokenFile": server.state.join("agent.token"),
-                "waitSeconds": 2
-            }}},
-            "allow": ["warden"]
-        },
-        "logging": {"file": dir.join("openclaw.log")}
-    });
+    let config = openclaw_config(
+        &work,
+        &format!("127.0.0.1:{}", server.egress),
+        &plugin,
+        &format!("127.0.0.1:{}", server.control),
+        &server.state.join("agent.token"),
+        &dir.join("openclaw.log"),
+    );
     let config_path = dir.join("openclaw.json");
     std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
@@ -84,32 +71,7 @@ fn openclaw_asks_warden_before_every_tool_call() {
         )
     };
 
-    // The model saw both tool results: the destructive one held by Warden.
-    let seen = provider.seen.lock().unwrap();
-    let second = seen
-        .iter()
-        .map(|s| &s.body)
-        .find(|b| b.contains("\"role\":\"tool\""))
-        .unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
-    assert!(
-        second.contains("Held for a human: Warden approval apr_"),
-        "the block reason reached the model\n{second}\n{}",
-        context()
-    );
-    drop(seen);
-    assert!(work.join("keep.txt").exists(), "rm -rf ran\n{}", context());
-
-    // The write ran with the password Warden redacted from its arguments.
-    let note = std::fs::read_to_string(work.join("note.txt"))
-        .unwrap_or_else(|e| panic!("write did not run ({e})\n{}", context()));
-    assert!(note.starts_with("db password: [") && !note.contains(DB_PASSWORD), "{note}");
-
-    // Warden decided both calls.
-    let db = warden_store::Store::open(&server.state.join("warden.db")).unwrap();
-    let decisions: Vec<(String, String)> =
-        db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
-    assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
-    assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
+    check_openclaw_turn(&provider, &work, &server.state.join("warden.db"), &context);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust, installed when missing: the wasm
-# toolchain for the plugin guests, curl, and the official `openai` and `anthropic` Python
-# packages (real clients for the gateway tests). Safe to run again.
+# toolchain for the plugin guests, curl, the official `openai` and `anthropic` Python
+# packages (real clients for the gateway tests), Node 24 and OpenClaw, podman with
+# a Debian base image for the container test. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +38,36 @@ if [ ! -f "$OC/app/node_modules/openclaw/package.json" ] ||
   [ -f "$OC/app/package.json" ] || echo '{"name": "warden-openclaw-test", "private": true}' > "$OC/app/package.json"
   (cd "$OC/app" && PATH="$PWD/../node/bin:$PATH" npm_config_cache="$PWD/../npm-cache" \
     npm install --silent --no-audit --no-fund "openclaw@$OPENCLAW_VERSION")
+fi
+
+# Podman, runc and a Debian base image, for the container test
+# (tests/container.rs). No registry needed: the base is debootstrapped from
+# the Debian mirror apt uses, kept as a tarball under target/container (about
+# a minute the first time) and imported into podman's store.
+# tests/containers.conf selects runc without default ulimits (these machines
+# refuse crun's setrlimit calls).
+export CONTAINERS_CONF="$PWD/tests/containers.conf"
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 ||
+   ! command -v debootstrap >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends podman runc debootstrap
+fi
+BASE_IMAGE=localhost/warden-test-base:latest
+BASE_TAR=target/container/base.tar
+if ! $SUDO podman image exists "$BASE_IMAGE"; then
+  if [ ! -s "$BASE_TAR" ]; then
+    # The host's release, so that a binary built here runs on the base's glibc.
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    mirror=$(sed -n -E 's,^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?([a-z]+://[^[:space:]]+/debian)/?([[:space:]].*)?$,\3,p' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null | head -1 || true)
+    rootfs=$(mktemp -d)
+    $SUDO debootstrap --variant=minbase "$suite" "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+    # Package caches, lists, docs and locales: 200 MB down to about 80.
+    $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+      "$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/locale
+    mkdir -p "$(dirname "$BASE_TAR")"
+    $SUDO tar -C "$rootfs" -cf "$BASE_TAR.part" . && mv "$BASE_TAR.part" "$BASE_TAR"
+    $SUDO rm -rf "$rootfs"
+  fi
+  $SUDO podman import --quiet "$BASE_TAR" "$BASE_IMAGE" >/dev/null
 fi

@@ -475,3 +475,74 @@ fn responses_answer(
     event("response.completed", serde_json::json!({"type": "response.completed", "response": done}));
     hyper::Response::builder().header("content-type", "text/event-stream").body(Full::new(Bytes::from(sse)))
 }
+
+/// OpenClaw's JSON config for the plugin tests (`tests/openclaw.rs` on the
+/// host, `tests/container.rs` in Warden's network namespace): the `oc-tools`
+/// model behind Warden's gateway at `egress` (`127.0.0.1:PORT`), the plugin
+/// loaded from `plugin`, asking the control API at `control` with the agent
+/// token in `token_file`. Paths are as OpenClaw sees them.
+pub fn openclaw_config(
+    workspace: &std::path::Path,
+    egress: &str,
+    plugin: &std::path::Path,
+    control: &str,
+    token_file: &std::path::Path,
+    log: &std::path::Path,
+) -> serde_json::Value {
+    serde_json::json!({
+        "agents": {"defaults": {"model": {"primary": "warden/oc-tools"}, "workspace": workspace}},
+        "models": {"mode": "merge", "providers": {"warden": {
+            "baseUrl": format!("http://{egress}/llm/fake/v1"),
+            "apiKey": "placeholder",
+            "api": "openai-completions",
+            "models": [{"id": "oc-tools", "name": "Tools", "reasoning": false, "input": ["text"],
+                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                "contextWindow": 128000, "maxTokens": 4096}]}}},
+        "plugins": {
+            "load": {"paths": [plugin]},
+            "entries": {"warden": {"enabled": true, "config": {
+                "url": format!("http://{control}"),
+                "tokenFile": token_file,
+                "waitSeconds": 2
+            }}},
+            "allow": ["warden"]
+        },
+        "logging": {"file": log}
+    })
+}
+
+/// What OpenClaw's `oc-tools` turn (asked with `WARDEN-TEST dir=...`) must
+/// leave behind: both tool results reached the model, the destructive `exec`
+/// held by Warden (`keep.txt` in `work` survives), the `write` run with the
+/// database password redacted from its arguments, and both calls in the
+/// audit log of the database at `db`. `context` explains a failure.
+pub fn check_openclaw_turn(
+    provider: &Provider,
+    work: &std::path::Path,
+    db: &std::path::Path,
+    context: &dyn Fn() -> String,
+) {
+    let seen = provider.seen.lock().unwrap();
+    let second = seen
+        .iter()
+        .map(|s| &s.body)
+        .find(|b| b.contains("\"role\":\"tool\""))
+        .unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
+    assert!(
+        second.contains("Held for a human: Warden approval apr_"),
+        "the block reason reached the model\n{second}\n{}",
+        context()
+    );
+    drop(seen);
+    assert!(work.join("keep.txt").exists(), "rm -rf ran\n{}", context());
+
+    let note = std::fs::read_to_string(work.join("note.txt"))
+        .unwrap_or_else(|e| panic!("write did not run ({e})\n{}", context()));
+    assert!(note.starts_with("db password: [") && !note.contains(DB_PASSWORD), "{note}");
+
+    let db = warden_store::Store::open(db).unwrap();
+    let decisions: Vec<(String, String)> =
+        db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
+    assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
+    assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
+}

@@ -143,7 +143,10 @@ impl Activator {
         host: PluginHost,
         settings: Settings,
     ) -> anyhow::Result<Activator> {
-        std::fs::create_dir_all(&bundles_dir)?;
+        // Mode 0700 like the state directory around it: the accepted bundles
+        // (files 0600) are nobody else's to list, even if the parent loosens.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&bundles_dir)?;
         remove_partial_writes(&bundles_dir);
         let (policy, loaded_from, load_error, activated_at) = match store.active()? {
             None => (embedded(&host)?, LoadedFrom::Embedded, None, now_ms()),
