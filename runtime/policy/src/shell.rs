@@ -113,6 +113,15 @@ impl Analysis {
     }
 }
 
+/// Run the parser, a panic in it counting as a parse failure. brush-parser
+/// 0.2.20 panics on some inputs (a redirection's descriptor number past
+/// u32::MAX, found by fuzzing): in the gate a panic would drop the request,
+/// where a command that does not parse must be held.
+fn unpanicked<T>(parse: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))
+        .unwrap_or_else(|_| Err("the shell parser failed on this input".to_string()))
+}
+
 /// Judge a shell command.
 pub fn analyze(command: &str, programs: &Programs, unknown_tier: Tier, limits: &Limits) -> Analysis {
     let mut w = Walker { programs, unknown_tier, limits, out: Analysis::default(), functions: Vec::new(), steps: 0 };
@@ -212,11 +221,13 @@ impl Walker<'_> {
             return self.opaque(format!("command nested more than {} brackets deep", self.limits.max_nesting));
         }
         let options = ParserOptions::default();
-        let parsed = brush_parser::uncached_tokenize_str(text, &options.tokenizer_options())
-            .map_err(|e| e.to_string())
-            .and_then(|tokens| {
-                brush_parser::parse_tokens(&tokens, &options, &SourceInfo::default()).map_err(|e| e.to_string())
-            });
+        let parsed = unpanicked(|| {
+            brush_parser::uncached_tokenize_str(text, &options.tokenizer_options()).map_err(|e| e.to_string()).and_then(
+                |tokens| {
+                    brush_parser::parse_tokens(&tokens, &options, &SourceInfo::default()).map_err(|e| e.to_string())
+                },
+            )
+        });
         match parsed {
             Ok(program) => {
                 for cc in &program.complete_commands {
@@ -341,7 +352,7 @@ impl Walker<'_> {
             return Arg::lit(word);
         }
         let mut arg = Arg::default();
-        match brush_parser::word::parse(word, &ParserOptions::default()) {
+        match unpanicked(|| brush_parser::word::parse(word, &ParserOptions::default()).map_err(|e| e.to_string())) {
             Ok(pieces) => {
                 for p in &pieces {
                     self.piece(word, p, &mut arg, depth);

@@ -673,6 +673,12 @@ mod issue_12 {
         assert!(held("exec", json!({"command": "echo 'unterminated"})).reason.contains("cannot parse"));
         assert!(held("exec", json!({"command": "$CMD /srv"})).reason.contains("computed"));
         assert!(held("exec", json!({"command": "frobnicate --all"})).reason.contains("does not know"));
+        // Found by fuzzing (fuzz/findings/shell_classifier-fd-overflow):
+        // the parser panicked on a descriptor number past u32::MAX.
+        let v = held("exec", json!({"command": "44444444444444444444444444>>>>>"}));
+        assert!(v.reason.contains("cannot parse"), "{}", v.reason);
+        let v = held("exec", json!({"command": "echo ok 99999999999>/tmp/x"}));
+        assert!(v.reason.contains("cannot parse") || v.tier >= Tier::Yellow, "{}", v.reason);
     }
 
     #[test]
