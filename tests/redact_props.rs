@@ -207,3 +207,27 @@ fn an_email_and_a_vault_secret_are_replaced_and_only_the_email_comes_back() {
     let answer = session.rehydrate("Sent [EMAIL_1] the value [SECRET_DB_1].");
     assert_eq!(answer, "Sent bob.smith@example.org the value [SECRET_DB_1].");
 }
+
+/// Found by fuzzing (fuzz/corpus/redact_differential/fast-path-miss): the
+/// entropy layer's strided probe stepped over a 31-byte token with one `=`
+/// of padding, which the naive reference finds.
+#[test]
+fn fuzz_finding_fast_path_covers_a_padded_token() {
+    let data =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/redact_differential/fast-path-miss"))
+            .unwrap();
+    let text = String::from_utf8_lossy(&data[2..]);
+    let engine = warden_policy::default_engine().unwrap();
+    let fast = engine.find(&text).unwrap();
+    for n in engine.find_naive(&text).unwrap() {
+        assert!(
+            fast.iter().any(|f| f.start <= n.start && n.end <= f.end),
+            "fast path missed {}..{} {} ({}): {:?}",
+            n.start,
+            n.end,
+            n.label,
+            n.rule,
+            &text[n.start..n.end]
+        );
+    }
+}

@@ -76,10 +76,13 @@ impl EntropyLayer {
 
     pub(crate) fn find(&self, text: &[u8], out: &mut Vec<Finding>) {
         let n = text.len();
-        let step = self.min_len;
-        // PERF: any run of `min_len` token bytes contains a position that is a
-        // multiple of `min_len` past the last run's end, so we probe one byte
-        // per `min_len` and only walk the runs we land in. Ordinary prose and
+        // A token counts its `=` padding (up to two bytes) in its length, so
+        // the shortest one holds `min_len - 2` token bytes (found by fuzzing:
+        // a 31-byte run and one `=` was missed with a stride of `min_len`).
+        let step = self.min_len - 2;
+        // PERF: any run of `step` token bytes contains a position that is a
+        // multiple of `step` past the last run's end, so we probe one byte
+        // per `step` and only walk the runs we land in. Ordinary prose and
         // code have short runs (words), so most probes cost one lookup.
         let mut floor = 0; // no run starts before this
         let mut i = step - 1;
@@ -160,6 +163,25 @@ mod tests {
         let mut out = Vec::new();
         layer.find(text.as_bytes(), &mut out);
         out.iter().map(|f| (f.start, f.end)).collect()
+    }
+
+    /// Found by fuzzing: a token of `min_len - 1` bytes and one `=` is
+    /// `min_len` long, and the strided probe must not step over it.
+    #[test]
+    fn padding_counts_toward_the_length_in_the_fast_path_too() {
+        let layer = EntropyLayer::new(&EntropyConfig::default()).unwrap();
+        for pad in ["=", "=="] {
+            let tok = &"on-qLmZ8vB4nK9tY1wE5uI3oP6aS0enX"[..32 - pad.len()];
+            for pre in 0..40 {
+                let text = format!("{}\n{tok}{pad}Abcd12 tail", "a ".repeat(pre));
+                let (mut fast, mut naive) = (Vec::new(), Vec::new());
+                layer.find(text.as_bytes(), &mut fast);
+                layer.find_naive(text.as_bytes(), &mut naive);
+                let spans = |v: &[Finding]| v.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>();
+                assert_eq!(spans(&fast), spans(&naive), "{text:?}");
+                assert_eq!(naive.len(), 1, "{text:?}");
+            }
+        }
     }
 
     #[test]
