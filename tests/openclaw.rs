@@ -84,7 +84,8 @@ fn openclaw_asks_warden_before_every_tool_call() {
         )
     };
 
-    // The model saw both tool results: the destructive one held by Warden.
+    // The destructive call was held at the gateway (issue 15): OpenClaw never
+    // saw it, and the model's next request carries Warden's text in its place.
     let seen = provider.seen.lock().unwrap();
     let second = seen
         .iter()
@@ -92,8 +93,8 @@ fn openclaw_asks_warden_before_every_tool_call() {
         .find(|b| b.contains("\"role\":\"tool\""))
         .unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
     assert!(
-        second.contains("Held for a human: Warden approval apr_"),
-        "the block reason reached the model\n{second}\n{}",
+        second.contains("The tool call exec (") && second.contains(") is held for a human: approval apr_"),
+        "the refusal reached the model\n{second}\n{}",
         context()
     );
     drop(seen);
@@ -110,6 +111,9 @@ fn openclaw_asks_warden_before_every_tool_call() {
         db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
     assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
     assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
+    // The write was decided at the gateway and again, by ticket, at the hook:
+    // one approval in all (the exec's).
+    assert_eq!(db.approvals(None, 50).unwrap().len(), 1, "{decisions:?}");
 }
 
 #[test]

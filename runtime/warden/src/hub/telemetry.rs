@@ -46,6 +46,7 @@ impl HubLink {
         let (requests, errors) = self.metrics.last_hour();
         let failures: u64 = self.activator.plugin_stats().failures().values().sum();
         let mem = memory();
+        let (flagged, held) = self.metrics.taint_counts();
         json!({
             "node_name": self.settings.node_name,
             "version": env!("CARGO_PKG_VERSION"),
@@ -59,6 +60,7 @@ impl HubLink {
             "redactions_by_layer": self.metrics.redactions_by_layer(),
             "plugin_failures": failures,
             "approvals_pending": pending,
+            "untrusted": {"flagged_requests": flagged, "tainted_holds": held},
             "last_hour": {"requests": requests, "errors": errors},
         })
     }
