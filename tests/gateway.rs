@@ -535,9 +535,11 @@ fn issue_15_an_injected_tool_result_taints_the_session() {
     let dir = TempDir::new("gw-taint");
     let provider = start_provider();
     let key = warden_policy::bundle::SecretKey::generate().unwrap();
-    let policy = gateway_policy(&provider, |p| {
+    let mut policy = gateway_policy(&provider, |p| {
         p.replace("autonomy = 2", "autonomy = 3").replace("external_unlocked = false", "external_unlocked = true")
     });
+    // The default self-tests pin autonomy 2 and a locked external gate.
+    policy.retain(|name, _| !name.starts_with("tests/"));
     activate(&dir, &key, &support::signed_archive(policy, 1, &key));
     let server = launch(&dir, &provider, &key, "", "");
     let clean = "PostgreSQL databases require periodic maintenance known as vacuuming.";
