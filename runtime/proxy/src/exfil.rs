@@ -125,9 +125,7 @@ impl OutputGuard {
     /// `text` with every URL that may not stay replaced; `None` when
     /// nothing changed.
     pub fn neutralise(&self, text: &str) -> Option<String> {
-        if memchr::memmem::find(text.as_bytes(), b"://").is_none() {
-            return None;
-        }
+        memchr::memmem::find(text.as_bytes(), b"://")?;
         let mut out = String::new();
         let mut last = 0;
         for m in url_pattern().find_iter(text) {

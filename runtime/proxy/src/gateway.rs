@@ -434,7 +434,7 @@ impl<C: Context> Gateway<C> {
             self.ctx.output_hosts().map(|h| crate::exfil::OutputGuard::new(h).with_originals(session.originals()));
         let session = Arc::new(session);
         if streaming {
-            let body = self.stream(resp, session, agent, model, exact, scope, guard);
+            let body = self.stream(resp, session, agent, model, exact, (scope, guard));
             return Ok(builder.body(body).expect("valid response"));
         }
         let bytes = read_capped(resp, self.limits.max_response)
@@ -507,8 +507,9 @@ impl<C: Context> Gateway<C> {
         agent: String,
         model: String,
         exact: warden_redact::ExactSet,
-        scope: Option<Arc<Scope>>,
-        guard: Option<crate::exfil::OutputGuard>,
+        // What the answer is checked for: tool calls (with whose scope) and
+        // links (with which guard).
+        (scope, guard): (Option<Arc<Scope>>, Option<crate::exfil::OutputGuard>),
     ) -> Body {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
         let ctx = self.ctx.clone();

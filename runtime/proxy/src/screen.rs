@@ -272,7 +272,7 @@ fn encoded(text: &str, s: &mut Screened) {
     let c = compiled();
     for m in c.blob.find_iter(text).take(64) {
         let blob = &text[m.range()];
-        let bytes = if blob.len() % 2 == 0 && blob.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes = if blob.len().is_multiple_of(2) && blob.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex_decode(blob)
         } else {
             let t = blob.trim_end_matches('=');
