@@ -13,6 +13,11 @@
 //! - `ttfb`: time to the first byte of a streamed answer at 200 requests/s.
 //!   Target: unchanged within 1 ms.
 //!
+//! - `inspect`: in this process, what judging tool calls adds to an answer
+//!   without any (`calls::whole::calls` on a JSON answer, `CallStream` over
+//!   its SSE form) and what the link guard adds (`exfil::OutputGuard`).
+//!   Target: <= 0.2 ms at p99.
+//!
 //! `cargo bench -p warden --bench gateway`. Client, provider and Warden
 //! share the machine's two cores, so absolute figures are pessimistic; the
 //! direct/gateway difference in one run is the measure.
@@ -62,8 +67,58 @@ async fn throughput(client: &reqwest::Client, url: &str, body: &str, inflight: u
     total as f64 / secs as f64
 }
 
+/// p50 and p99 of `f` over `n` runs, in ms.
+fn timed(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut t: Vec<Duration> = (0..n)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed()
+        })
+        .collect();
+    t.sort();
+    (ms(pct(&t, 0.5)), ms(pct(&t, 0.99)))
+}
+
+/// Issue 15: the cost of inspecting an answer that calls no tool.
+fn inspect() {
+    use warden_proxy::calls::{stream::CallStream, whole};
+    use warden_proxy::exfil::OutputGuard;
+    let text =
+        "The quarterly numbers look good: revenue grew 12% and costs fell. See https://docs.example/q3 for details. "
+            .repeat(20);
+    let answer = serde_json::json!({"id": "c1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 400}});
+    let mut sse = String::new();
+    for piece in text.as_bytes().chunks(16) {
+        let ev = serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(piece)}, "finish_reason": null}]});
+        sse.push_str(&format!("data: {ev}\n\n"));
+    }
+    sse.push_str("data: [DONE]\n\n");
+    let guard = OutputGuard::new(std::sync::Arc::new(vec!["api.example".into()]));
+    // Checked before timed: nothing to judge, nothing changed.
+    assert!(whole::calls(&answer).is_empty());
+    let mut f = CallStream::new();
+    assert_eq!(f.push(sse.as_bytes()), sse.as_bytes());
+    assert!(guard.neutralise(&text).is_none());
+    let (a50, a99) = timed(2000, || assert!(whole::calls(std::hint::black_box(&answer)).is_empty()));
+    let (s50, s99) = timed(2000, || {
+        let mut f = CallStream::new();
+        std::hint::black_box(f.push(std::hint::black_box(sse.as_bytes())));
+        assert!(f.take_ready().is_none());
+    });
+    let (g50, g99) = timed(2000, || assert!(guard.neutralise(std::hint::black_box(&text)).is_none()));
+    println!("inspect: {} B answer text, {} SSE events", text.len(), text.len().div_ceil(16));
+    println!("inspect  whole answer, tool calls    p50 {a50:.4} ms  p99 {a99:.4} ms");
+    println!("inspect  SSE answer, tool calls      p50 {s50:.4} ms  p99 {s99:.4} ms");
+    println!("inspect  answer text, link guard     p50 {g50:.4} ms  p99 {g99:.4} ms");
+}
+
 fn main() {
     // `cargo bench` passes flags like --bench; a filter is not supported.
+    inspect();
     let dir = TempDir::new("bench-gateway");
     let provider = start_provider();
     std::env::set_var("WARDEN_TEST_LOG", "warn");

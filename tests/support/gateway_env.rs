@@ -154,6 +154,10 @@ pub fn start_provider() -> Provider {
                         if model == "oc-tools" {
                             return Ok(openclaw_turn(&doc));
                         }
+                        if let Some(names) = model.strip_prefix("calls:") {
+                            let api = if responses { "responses" } else if anthropic { "anthropic" } else { "chat" };
+                            return Ok(tool_answer(api, names, doc["stream"] == true));
+                        }
                         let ph = first_placeholder(&body).unwrap_or_else(|| "nobody".into());
                         let answer = format!("I will write to {ph} now.");
                         let resp = if responses {
@@ -528,9 +532,11 @@ pub fn check_openclaw_turn(
         .map(|s| &s.body)
         .find(|b| b.contains("\"role\":\"tool\""))
         .unwrap_or_else(|| panic!("no tool results reached the model\n{}", context()));
+    // The destructive call was held at the gateway (issue 15): OpenClaw never
+    // saw it, and the model's next request carries Warden's text in its place.
     assert!(
-        second.contains("Held for a human: Warden approval apr_"),
-        "the block reason reached the model\n{second}\n{}",
+        second.contains("The tool call exec (") && second.contains(") is held for a human: approval apr_"),
+        "the refusal reached the model\n{second}\n{}",
         context()
     );
     drop(seen);
@@ -545,4 +551,175 @@ pub fn check_openclaw_turn(
         db.audit_log(50).unwrap().into_iter().map(|e| (e.action, e.subject)).collect();
     assert!(decisions.contains(&("tool.gate".into(), "exec".into())), "{decisions:?}");
     assert!(decisions.contains(&("tool.execute".into(), "write".into())), "{decisions:?}");
+    // The write was decided at the gateway and again, by ticket, at the hook:
+    // one approval in all (the exec's).
+    assert_eq!(db.approvals(None, 50).unwrap().len(), 1, "{decisions:?}");
+}
+
+/// The arguments the fake model gives each tool it calls.
+pub fn tool_args(name: &str) -> serde_json::Value {
+    match name {
+        "exec" => serde_json::json!({"command": "rm -rf /srv/data"}),
+        "read" => serde_json::json!({"path": "README.md"}),
+        "message" => serde_json::json!({"channel": "#ops", "text": "status report"}),
+        _ => serde_json::json!({"target": "all"}),
+    }
+}
+
+/// An answer that says "Working on it." and calls the tools named in
+/// `names` (comma-separated, model `calls:<names>`), with [`tool_args`]:
+/// whole, or streamed with the arguments in pieces of 5 characters.
+fn tool_answer(api: &str, names: &str, stream: bool) -> hyper::Response<Full<Bytes>> {
+    use serde_json::json;
+    let calls: Vec<(String, String)> = names.split(',').map(|n| (n.to_string(), tool_args(n).to_string())).collect();
+    let pieces = |s: &str| -> Vec<String> {
+        let c: Vec<char> = s.chars().collect();
+        c.chunks(5).map(|p| p.iter().collect()).collect()
+    };
+    let text = "Working on it.";
+    let mut sse = String::new();
+    let body = match (api, stream) {
+        ("chat", false) => json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": text,
+                "tool_calls": calls.iter().enumerate().map(|(i, (n, a))| json!({"id": format!("call_{i}"), "type": "function",
+                    "function": {"name": n, "arguments": a}})).collect::<Vec<_>>()}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}),
+        ("responses", false) => {
+            let mut output = vec![json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]})];
+            for (i, (n, a)) in calls.iter().enumerate() {
+                output.push(json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": format!("call_{i}"),
+                    "name": n, "arguments": a, "status": "completed"}));
+            }
+            json!({"id": "resp_1", "object": "response", "created_at": 1, "model": "m", "status": "completed",
+                "output": output, "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}})
+        }
+        ("anthropic", false) => {
+            let mut content = vec![json!({"type": "text", "text": text})];
+            for (i, (n, a)) in calls.iter().enumerate() {
+                content.push(json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": n,
+                    "input": serde_json::from_str::<serde_json::Value>(a).unwrap()}));
+            }
+            json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": content,
+                "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 5}})
+        }
+        ("chat", true) => {
+            let mut ev = |delta: serde_json::Value, finish: Option<&str>| {
+                let v = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+                sse.push_str(&format!("data: {v}\n\n"));
+            };
+            ev(json!({"role": "assistant", "content": ""}), None);
+            for p in pieces(text) {
+                ev(json!({"content": p}), None);
+            }
+            for (i, (n, a)) in calls.iter().enumerate() {
+                ev(
+                    json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function",
+                    "function": {"name": n, "arguments": ""}}]}),
+                    None,
+                );
+                for p in pieces(a) {
+                    ev(json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}), None);
+                }
+            }
+            ev(json!({}), Some("tool_calls"));
+            sse.push_str("data: [DONE]\n\n");
+            serde_json::Value::Null
+        }
+        ("responses", true) => {
+            let mut seq = 0;
+            let mut ev = |v: serde_json::Value| {
+                let mut v = v;
+                v["sequence_number"] = json!(seq);
+                seq += 1;
+                sse.push_str(&format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap()));
+            };
+            let created = json!({"id": "resp_1", "object": "response", "created_at": 1, "model": "m",
+                "status": "in_progress", "output": []});
+            ev(json!({"type": "response.created", "response": created}));
+            let msg =
+                json!({"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []});
+            ev(json!({"type": "response.output_item.added", "output_index": 0, "item": msg}));
+            ev(
+                json!({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}}),
+            );
+            for p in pieces(text) {
+                ev(json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+                    "content_index": 0, "delta": p, "logprobs": []}));
+            }
+            ev(json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                "text": text, "logprobs": []}));
+            let part = json!({"type": "output_text", "text": text, "annotations": []});
+            ev(json!({"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                "part": part}));
+            let msg_done = json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                "content": [part]});
+            ev(json!({"type": "response.output_item.done", "output_index": 0, "item": msg_done}));
+            let mut output = vec![msg_done];
+            for (i, (n, a)) in calls.iter().enumerate() {
+                let o = i + 1;
+                let id = format!("fc_{i}");
+                let item = json!({"type": "function_call", "id": id, "call_id": format!("call_{i}"), "name": n,
+                    "arguments": "", "status": "in_progress"});
+                ev(json!({"type": "response.output_item.added", "output_index": o, "item": item}));
+                for p in pieces(a) {
+                    ev(
+                        json!({"type": "response.function_call_arguments.delta", "item_id": id, "output_index": o, "delta": p}),
+                    );
+                }
+                ev(
+                    json!({"type": "response.function_call_arguments.done", "item_id": id, "output_index": o, "arguments": a}),
+                );
+                let mut done = item.clone();
+                done["arguments"] = json!(a);
+                done["status"] = json!("completed");
+                ev(json!({"type": "response.output_item.done", "output_index": o, "item": done}));
+                output.push(done);
+            }
+            let mut completed = created.clone();
+            completed["status"] = json!("completed");
+            completed["output"] = json!(output);
+            completed["usage"] = json!({"input_tokens": 10, "output_tokens": 5, "total_tokens": 15});
+            ev(json!({"type": "response.completed", "response": completed}));
+            serde_json::Value::Null
+        }
+        _ => {
+            let mut ev =
+                |v: serde_json::Value| sse.push_str(&format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap()));
+            ev(json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                "model": "m", "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 1}}}));
+            ev(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+            for p in pieces(text) {
+                ev(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
+            }
+            ev(json!({"type": "content_block_stop", "index": 0}));
+            for (i, (n, a)) in calls.iter().enumerate() {
+                let index = i + 1;
+                ev(json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use",
+                    "id": format!("toolu_{i}"), "name": n, "input": {}}}));
+                for p in pieces(a) {
+                    ev(json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": p}}));
+                }
+                ev(json!({"type": "content_block_stop", "index": index}));
+            }
+            ev(json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                "usage": {"output_tokens": 5}}));
+            ev(json!({"type": "message_stop"}));
+            serde_json::Value::Null
+        }
+    };
+    if stream {
+        return hyper::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Full::new(Bytes::from(sse)))
+            .unwrap();
+    }
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
 }

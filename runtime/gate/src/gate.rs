@@ -14,6 +14,7 @@ use crate::args::ArgRedactor;
 use crate::call::{digest, Call, ExecuteRequest, MAX_NAME};
 use crate::commit::GroupCommit;
 use crate::error::GateError;
+use crate::tickets::Tickets;
 use crate::view::ApprovalView;
 use crate::waiters::Waiters;
 
@@ -104,6 +105,27 @@ pub struct Gate {
     /// Bumped when any approval opens, is answered or expires: the hub link
     /// pushes soon after. Long polls wait on [`Gate::watch`] instead.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Calls the gateway passed, for the agent's hook (see `tickets.rs`).
+    pub(crate) tickets: Tickets,
+}
+
+/// A tool call the model wrote, as the gateway found it in an answer.
+#[derive(Clone, Debug, Default)]
+pub struct ModelCallContext {
+    /// Whether the model request named its agent (`x-warden-agent`); if
+    /// not, the agent's hook matches the call whatever agent it names.
+    pub agent_named: bool,
+    /// Flagged untrusted content in the conversation: the call is held for
+    /// a human at `YELLOW_EXTERNAL` and above, whatever the autonomy level.
+    pub taint: Option<String>,
+}
+
+/// Who asks about a call.
+enum Origin<'a> {
+    /// The agent, before it runs the call (the plugin's hook).
+    Agent,
+    /// The gateway, reading the model's answer.
+    Gateway(&'a ModelCallContext),
 }
 
 // === impl Gate: deciding calls ===
@@ -125,6 +147,7 @@ impl Gate {
             settings,
             waiters: Waiters::default(),
             changes: tokio::sync::watch::channel(0).0,
+            tickets: Tickets::default(),
         })
     }
 
@@ -146,6 +169,23 @@ impl Gate {
     /// before with another call is refused ([`crate::ErrorKind::KeyReused`]);
     /// with the same call it is decided again, which finds the same approval.
     pub fn execute(&self, req: ExecuteRequest, idem: Option<IdemKey<'_>>) -> Result<ExecuteReply, GateError> {
+        self.decide(req, idem, Origin::Agent)
+    }
+
+    /// Decide a call the model wrote, found by the gateway in an answer:
+    /// the same policy, grants and approvals as [`Gate::execute`], plus the
+    /// session's taint. A call that may run leaves a ticket, so the agent's
+    /// own hook asking about the same call next does not decide it again.
+    pub fn execute_model_call(&self, req: ExecuteRequest, ctx: &ModelCallContext) -> Result<ExecuteReply, GateError> {
+        self.decide(req, None, Origin::Gateway(ctx))
+    }
+
+    fn decide(
+        &self,
+        req: ExecuteRequest,
+        idem: Option<IdemKey<'_>>,
+        origin: Origin<'_>,
+    ) -> Result<ExecuteReply, GateError> {
         let call = Call::new(req)?;
         let call_key = call.call_key();
         // The key is stored with the first reply; a repeat only checks it.
@@ -169,6 +209,25 @@ impl Gate {
         let findings = redactor.into_findings();
         self.observer.findings(&findings);
 
+        match origin {
+            Origin::Gateway(ModelCallContext { taint: Some(taint), .. })
+                if verdict.decision == Decision::Execute && verdict.tier >= Tier::YellowExternal =>
+            {
+                verdict.decision = Decision::Gate;
+                verdict.reason = format!("held: the session is tainted by {taint}; {}", verdict.reason);
+            }
+            Origin::Agent => {
+                // A ticket answers only a call the policy would hold: a
+                // denial stays a denial.
+                if let Some(why) = self.tickets.take(&call) {
+                    if verdict.decision == Decision::Gate {
+                        verdict.decision = Decision::Execute;
+                        verdict.reason = format!("decided at the gateway: {why}");
+                    }
+                }
+            }
+            _ => {}
+        }
         let fingerprint = call.fingerprint();
         if verdict.decision == Decision::Gate
             && verdict.tier != Tier::CriticalRed
@@ -177,7 +236,10 @@ impl Gate {
             verdict.decision = Decision::Execute;
             verdict.reason = format!("allowed always for this agent and these arguments ({})", verdict.reason);
         }
-        let actor = format!("agent:{}", call.agent_id);
+        let actor = match origin {
+            Origin::Agent => format!("agent:{}", call.agent_id),
+            Origin::Gateway(_) => format!("gateway:{}", call.agent_id),
+        };
         if verdict.decision == Decision::Gate {
             self.apply_earlier_answer(&call_key, &actor, &mut verdict)?;
         }
@@ -234,6 +296,9 @@ impl Gate {
             }
         }
         self.observer.decided(reply.tier, reply.decision.as_str());
+        if let (Origin::Gateway(ctx), Decision::Execute) = (&origin, reply.decision) {
+            self.tickets.leave(&call, ctx.agent_named, &reply.reason);
+        }
         tracing::info!(
             tool = %call.tool,
             agent = %call.agent_id,

@@ -29,12 +29,13 @@ mod call;
 mod commit;
 mod error;
 mod gate;
+mod tickets;
 mod view;
 mod waiters;
 
 pub use call::{canonical_json, Call, ExecuteRequest};
 pub use error::{ErrorKind, GateError};
-pub use gate::{ExecuteReply, Gate, IdemKey, Observer, Policy, Reader, Settings, Verdict};
+pub use gate::{ExecuteReply, Gate, IdemKey, ModelCallContext, Observer, Policy, Reader, Settings, Verdict};
 pub use view::ApprovalView;
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use crate::{Call, ErrorKind, ExecuteReply, ExecuteRequest, Gate, GateError, Poli
 
 const VAULT_VALUE: &str = "hunter2-correct-horse-battery";
 
-/// `exec` by command: `sudo` CRITICAL_RED, `rm` RED, `ls` GREEN; anything
-/// else YELLOW. Autonomy 2: RED and CRITICAL_RED are gated.
+/// `exec` by command: `sudo` CRITICAL_RED, `rm` RED, `curl`
+/// YELLOW_EXTERNAL, `ls` GREEN; anything else YELLOW. Autonomy 2: RED and CRITICAL_RED are gated.
 struct SmallPolicy;
 
 impl Policy for SmallPolicy {
@@ -25,6 +25,8 @@ impl Policy for SmallPolicy {
             (Tier::Red, "deletes files")
         } else if cmd.starts_with("ls") {
             (Tier::Green, "reads")
+        } else if cmd.starts_with("curl") {
+            (Tier::YellowExternal, "talks to the outside")
         } else {
             (Tier::Yellow, "changes things")
         };
@@ -215,4 +217,56 @@ fn a_policy_that_cannot_judge_decides_nothing() {
     let err = g.execute(req("s", json!({"command": "ls"}), json!({})), None).unwrap_err();
     assert_eq!((err.kind(), err.to_string().as_str()), (ErrorKind::Unavailable, "policy is stale"));
     assert!(store.audit_log(10).unwrap().is_empty());
+}
+
+/// Issue 15: a call the model wrote, allowed once at the gateway, is not
+/// held again when the agent's hook asks about it; a tainted session holds
+/// external and riskier calls whatever the policy said.
+#[test]
+fn issue_15_a_call_passed_at_the_gateway_is_decided_once() {
+    use crate::ModelCallContext;
+    let g = gate(Duration::from_secs(60));
+    let anyone = ModelCallContext::default();
+    let at_gateway = |g: &Gate, ctx: &ModelCallContext| {
+        g.execute_model_call(req("", json!({"command": "rm -rf /srv"}), Value::Null), ctx).unwrap()
+    };
+    let held = at_gateway(&g, &anyone);
+    assert_eq!(held.decision, Decision::Gate);
+    let id = held.approval_id.unwrap();
+    g.answer(&id, Answer::AllowOnce, "local:ops", None).unwrap();
+    assert_eq!(at_gateway(&g, &anyone).decision, Decision::Execute, "the allowed call passes");
+    let audit: Vec<String> = g.store().audit_log(10).unwrap().into_iter().map(|e| e.actor).collect();
+    assert!(audit.contains(&"gateway:main".to_string()), "{audit:?}");
+
+    // The hook (its own session name) finds the gateway's decision once.
+    let hook = |g: &Gate| g.execute(req("oc-1", json!({"command": "rm -rf /srv"}), json!({})), None).unwrap();
+    let first = hook(&g);
+    assert_eq!(first.decision, Decision::Execute, "{first:?}");
+    assert!(first.reason.starts_with("decided at the gateway"), "{first:?}");
+    assert_eq!(g.store().approvals(None, 10).unwrap().len(), 1, "no second approval");
+    assert_eq!(hook(&g).decision, Decision::Gate, "a ticket serves one run");
+
+    // Named agent and session: another session's hook does not match.
+    let named = ModelCallContext { agent_named: true, taint: None };
+    let ls = |g: &Gate, session: &str| {
+        g.execute_model_call(req(session, json!({"command": "ls"}), Value::Null), &named).unwrap().decision
+    };
+    assert_eq!(ls(&g, "s9"), Decision::Execute);
+    let tickets = &g.tickets;
+    let other = Call::new(req("s8", json!({"command": "ls"}), Value::Null)).unwrap();
+    assert_eq!(tickets.take(&other), None, "another session");
+    let same = Call::new(req("s9", json!({"command": "ls"}), Value::Null)).unwrap();
+    assert!(tickets.take(&same).is_some());
+
+    // Taint holds YELLOW_EXTERNAL and above, naming what tainted it.
+    let tainted = ModelCallContext { agent_named: false, taint: Some("untrusted content from web_fetch".into()) };
+    let yellow = g.execute_model_call(req("t", json!({"command": "make"}), Value::Null), &tainted).unwrap();
+    assert_eq!(yellow.decision, Decision::Execute);
+    let green = g.execute_model_call(req("t", json!({"command": "ls"}), Value::Null), &tainted).unwrap();
+    assert_eq!(green.decision, Decision::Execute);
+    let out = g.execute_model_call(req("t", json!({"command": "curl x.example"}), Value::Null), &tainted).unwrap();
+    assert_eq!(out.decision, Decision::Gate);
+    assert!(out.reason.starts_with("held: the session is tainted by untrusted content from web_fetch"), "{out:?}");
+    let clean = g.execute_model_call(req("t", json!({"command": "curl x.example"}), Value::Null), &anyone).unwrap();
+    assert_eq!(clean.decision, Decision::Execute, "without the taint the policy's answer stands");
 }

@@ -125,6 +125,21 @@ pub struct PolicySettings {
     /// The forward proxy's allowlist and SSRF exceptions.
     #[serde(default)]
     pub egress: EgressSettings,
+    /// What model answers may carry out in links.
+    #[serde(default)]
+    pub output: OutputSettings,
+}
+
+/// `[output]` in `policy.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSettings {
+    /// Hosts that links in model answers may carry data to (a query
+    /// string, long path segments, a redacted value): `host` or `*.suffix`,
+    /// `"*"` for any. Unset: the `[egress] allow` hosts. Links with data to
+    /// any other host are neutralised before the agent sees them.
+    #[serde(default)]
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 /// `[egress]` in `policy.toml`.

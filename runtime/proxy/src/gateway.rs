@@ -6,6 +6,7 @@
 //!       -> inject the provider key from the vault (only toward its bound host)
 //!       -> upstream over rustls
 //!       <- answer: JSON rehydrated whole, or SSE rehydrated event by event
+//!       <- tool calls the model wrote judged; refused ones become text
 //!       <- usage recorded per agent and model
 //! ```
 //!
@@ -26,6 +27,8 @@ use serde_json::json;
 use warden_redact::{Engine, Session};
 use zeroize::Zeroizing;
 
+use crate::calls::stream::CallStream;
+use crate::calls::{whole, CallVerdict, ModelCall, Scope, Taint};
 use crate::json::{self, Usage};
 use crate::sse::SseRehydrator;
 
@@ -126,6 +129,27 @@ pub trait Context: Send + Sync + 'static {
     /// One request served (`llm`, `forward`, `connect`), its status and the
     /// time to its response head. Default: nothing.
     fn record_request(&self, _route: &'static str, _status: u16, _elapsed: Duration) {}
+    /// Whether tool calls in model answers are judged (and tool results in
+    /// requests screened). Default: no, answers pass unread.
+    fn judges_calls(&self) -> bool {
+        false
+    }
+    /// Judge one tool call the model wrote. Blocking (it records the
+    /// decision durably): the gateway runs it on the blocking pool. Default:
+    /// pass.
+    fn judge_call(&self, _scope: &Scope, _call: &ModelCall) -> CallVerdict {
+        CallVerdict::Pass
+    }
+    /// The hosts links in answer text may carry data to (`[output]
+    /// allow_hosts`); `None` leaves links alone. Default: `None`.
+    fn output_hosts(&self) -> Option<Arc<Vec<String>>> {
+        None
+    }
+    /// Links neutralised in one answer (metrics). Default: nothing.
+    fn record_neutralised(&self, _n: usize) {}
+    /// A request's conversation carries flagged untrusted content. Default:
+    /// nothing.
+    fn record_taint(&self, _taint: &Taint) {}
 }
 
 /// Limits of the gateway.
@@ -298,7 +322,8 @@ impl<C: Context> Gateway<C> {
         }
         self.admit(&req)?;
         let engine = self.ctx.engine().map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "policy", e.to_string()))?;
-        let agent = header(&req, "x-warden-agent").unwrap_or_else(|| "default".into());
+        let named_agent = header(&req, "x-warden-agent").unwrap_or_default();
+        let agent = if named_agent.is_empty() { "default".to_string() } else { named_agent.clone() };
         // The path and query reach the provider too: scanned like the body,
         // refused (not rewritten: the path names the API) when they carry
         // anything sensitive.
@@ -348,6 +373,7 @@ impl<C: Context> Gateway<C> {
             headers.insert(name, value);
         }
 
+        let session_id = header(&req, "x-warden-session").unwrap_or_default();
         // The body, capped, parsed and redacted. Anything unparseable is refused.
         let body = Limited::new(req.into_body(), self.limits.max_request)
             .collect()
@@ -355,6 +381,17 @@ impl<C: Context> Gateway<C> {
             .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, "body", format!("request body: {e}")))?
             .to_bytes();
         let mut doc = json::parse(&body).map_err(|e| (StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+        let scope = if self.ctx.judges_calls() {
+            let taint = crate::screen::taint_of(&doc).map(|mut t| {
+                // The excerpt goes to the audit log and an approver: redacted.
+                t.excerpt = engine.redact(&t.excerpt, &mut Session::new()).map(|r| r.text).unwrap_or_default();
+                self.ctx.record_taint(&t);
+                t
+            });
+            Some(Arc::new(Scope { agent: named_agent, session: session_id, taint }))
+        } else {
+            None
+        };
         let report =
             json::redact_request_with(&mut doc, &engine, &mut session, self.ctx.binary_parts()).map_err(|e| {
                 let kind = match e {
@@ -393,9 +430,11 @@ impl<C: Context> Gateway<C> {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("text/event-stream"));
+        let guard =
+            self.ctx.output_hosts().map(|h| crate::exfil::OutputGuard::new(h).with_originals(session.originals()));
         let session = Arc::new(session);
         if streaming {
-            let body = self.stream(resp, session, agent, model, exact);
+            let body = self.stream(resp, session, agent, model, exact, (scope, guard));
             return Ok(builder.body(body).expect("valid response"));
         }
         let bytes = read_capped(resp, self.limits.max_response)
@@ -413,6 +452,19 @@ impl<C: Context> Gateway<C> {
                     self.ctx.record_usage(&agent, json::model(&v).unwrap_or(&model), u);
                 }
                 json::rehydrate(&mut v, &session);
+                if let Some(g) = &guard {
+                    let n = crate::exfil::neutralise_doc(&mut v, g);
+                    if n > 0 {
+                        self.ctx.record_neutralised(n);
+                    }
+                }
+                if let Some(scope) = scope {
+                    let calls = whole::calls(&v);
+                    if !calls.is_empty() {
+                        let verdicts = judge(self.ctx.clone(), scope, calls).await;
+                        whole::apply(&mut v, &verdicts);
+                    }
+                }
                 Bytes::from(serde_json::to_vec(&v).expect("serialises"))
             }
             // Not JSON (an error page): passed on as it came.
@@ -455,19 +507,32 @@ impl<C: Context> Gateway<C> {
         agent: String,
         model: String,
         exact: warden_redact::ExactSet,
+        // What the answer is checked for: tool calls (with whose scope) and
+        // links (with which guard).
+        (scope, guard): (Option<Arc<Scope>>, Option<crate::exfil::OutputGuard>),
     ) -> Body {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
             let mut sse = SseRehydrator::new();
+            if let Some(g) = guard {
+                sse = sse.with_guard(g);
+            }
             // Vault values are taken out of the raw bytes before anything
             // else reads them.
             let mut vault = crate::exact::ExactStream::new(exact);
+            // Tool calls are judged on the rehydrated events: what the agent
+            // would run.
+            let mut calls = scope.map(|s| (CallStream::new(), s));
             loop {
                 match resp.chunk().await {
                     Ok(Some(chunk)) => {
                         let clean = vault.push(&chunk);
-                        let out = sse.push(&session, &clean);
+                        let mut out = sse.push(&session, &clean);
+                        if let Some((filter, scope)) = &mut calls {
+                            out = filter.push(&out);
+                            settle(&ctx, scope, filter, &mut out).await;
+                        }
                         if !out.is_empty() && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
                             return; // the agent went away
                         }
@@ -477,6 +542,11 @@ impl<C: Context> Gateway<C> {
                         let rest = vault.finish();
                         let mut tail = sse.push(&session, &rest);
                         tail.extend(sse.finish(&session));
+                        if let Some((filter, scope)) = &mut calls {
+                            tail = filter.push(&tail);
+                            tail.extend(filter.finish());
+                            settle(&ctx, scope, filter, &mut tail).await;
+                        }
                         let _ = tx.send(Ok(Frame::data(Bytes::from(tail)))).await;
                         let _ = tx.send(Err(std::io::Error::other(format!("upstream: {}", describe(&e))))).await;
                         return;
@@ -486,6 +556,11 @@ impl<C: Context> Gateway<C> {
             let rest = vault.finish();
             let mut tail = sse.push(&session, &rest);
             tail.extend(sse.finish(&session));
+            if let Some((filter, scope)) = &mut calls {
+                tail = filter.push(&tail);
+                tail.extend(filter.finish());
+                settle(&ctx, scope, filter, &mut tail).await;
+            }
             if !tail.is_empty() {
                 let _ = tx.send(Ok(Frame::data(Bytes::from(tail)))).await;
             }
@@ -495,6 +570,28 @@ impl<C: Context> Gateway<C> {
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         BodyExt::boxed(StreamBody::new(stream))
+    }
+}
+
+/// Judge `calls` on the blocking pool (the server records each decision
+/// durably). A judge that fails refuses: a call nobody decided does not run.
+async fn judge<C: Context>(ctx: Arc<C>, scope: Arc<Scope>, calls: Vec<ModelCall>) -> Vec<CallVerdict> {
+    let n = calls.len();
+    tokio::task::spawn_blocking(move || calls.iter().map(|c| ctx.judge_call(&scope, c)).collect()).await.unwrap_or_else(
+        |_| {
+            vec![
+                CallVerdict::Refuse("Warden could not judge this tool call; it was removed and did not run.".into());
+                n
+            ]
+        },
+    )
+}
+
+/// Judge whatever calls `filter` has complete, appending what may go out.
+async fn settle<C: Context>(ctx: &Arc<C>, scope: &Arc<Scope>, filter: &mut CallStream, out: &mut Vec<u8>) {
+    while let Some(calls) = filter.take_ready() {
+        let verdicts = judge(ctx.clone(), scope.clone(), calls).await;
+        out.extend(filter.resolve(&verdicts));
     }
 }
 

@@ -6,10 +6,13 @@
 //! policy, the vault's credentials and the usage store through
 //! [`gateway::Context`].
 
+pub mod calls;
 pub mod exact;
+pub mod exfil;
 pub mod forward;
 pub mod gateway;
 pub mod json;
+pub mod screen;
 pub mod server;
 pub mod sse;
 pub mod ssrf;

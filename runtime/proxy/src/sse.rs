@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use warden_redact::{Session, StreamRehydrator};
 
+use crate::exfil::{GuardStream, OutputGuard};
 use crate::json::{usage, Usage};
 
 /// Fields inside a delta that name things rather than carry text.
@@ -35,6 +36,8 @@ struct Stream {
     lines: Vec<String>,
     template: Value,
     leaf: Vec<Seg>,
+    /// For answer text, when links are guarded.
+    guard: Option<GuardStream>,
 }
 
 /// Rehydrates an SSE body chunk by chunk.
@@ -46,6 +49,11 @@ pub struct SseRehydrator {
     pub usage: Option<Usage>,
     /// The model named by the events.
     pub model: Option<String>,
+    /// Links that carry data out are neutralised in answer text.
+    guard: Option<OutputGuard>,
+    /// The event being read is a responses-API text delta (its `delta` is
+    /// answer text, not arguments).
+    text_event: bool,
 }
 
 impl Default for SseRehydrator {
@@ -57,7 +65,22 @@ impl Default for SseRehydrator {
 impl SseRehydrator {
     /// A new stream.
     pub fn new() -> SseRehydrator {
-        SseRehydrator { line: Vec::new(), event: Vec::new(), streams: BTreeMap::new(), usage: None, model: None }
+        SseRehydrator {
+            line: Vec::new(),
+            event: Vec::new(),
+            streams: BTreeMap::new(),
+            usage: None,
+            model: None,
+            guard: None,
+            text_event: false,
+        }
+    }
+
+    /// Also neutralise links that carry data out of answer text
+    /// ([`crate::exfil`]).
+    pub fn with_guard(mut self, guard: OutputGuard) -> SseRehydrator {
+        self.guard = Some(guard);
+        self
     }
 
     /// Feed a chunk of the body; returns the bytes to send on now.
@@ -138,6 +161,8 @@ impl SseRehydrator {
         if let Some(pred) = &ending {
             self.flush(session, |k| pred(k), out);
         }
+        let ty = doc.get("type").and_then(Value::as_str).unwrap_or("");
+        self.text_event = ty == "response.output_text.delta" || ty == "response.refusal.delta";
         let scope = scope_of(&doc);
         let mut path = Vec::new();
         self.rehydrate(session, &mut doc, &mut path, &scope, &other);
@@ -152,20 +177,31 @@ impl SseRehydrator {
                 let structural = matches!(path.last(), Some(Seg::Key(k)) if STRUCTURAL.contains(&k.as_str()));
                 let streaming =
                     !structural && path.iter().any(|p| matches!(p, Seg::Key(k) if k == "delta" || k == "partial_json"));
+                let text = !structural && answer_text(path, self.text_event);
                 if !streaming {
                     if let std::borrow::Cow::Owned(o) = session.rehydrate(s) {
                         *s = o;
                     }
+                    if let (Some(g), true) = (&self.guard, text) {
+                        if let Some(o) = g.neutralise(s) {
+                            *s = o;
+                        }
+                    }
                     return;
                 }
                 let key = format!("{scope}{}", key_of(path));
+                let guarded = self.guard.is_some() && text;
                 let stream = self.streams.entry(key).or_insert_with(|| Stream {
                     rehydrator: StreamRehydrator::new(),
                     lines: Vec::new(),
                     template: Value::Null,
                     leaf: Vec::new(),
+                    guard: guarded.then(GuardStream::new),
                 });
-                let released = stream.rehydrator.push(session, s);
+                let mut released = stream.rehydrator.push(session, s);
+                if let (Some(gs), Some(g)) = (&mut stream.guard, &self.guard) {
+                    released = gs.push(g, &released);
+                }
                 *s = released;
                 stream.lines = lines.to_vec();
                 stream.leaf = path.clone();
@@ -204,7 +240,11 @@ impl SseRehydrator {
         let keys: Vec<String> = self.streams.keys().filter(|k| pred(k)).cloned().collect();
         for k in keys {
             let s = self.streams.remove(&k).expect("key listed");
-            let held = s.rehydrator.finish(session);
+            let mut held = s.rehydrator.finish(session);
+            if let (Some(mut gs), Some(g)) = (s.guard, &self.guard) {
+                held = gs.push(g, &held);
+                held.push_str(&gs.finish(g));
+            }
             if held.is_empty() || s.template.is_null() {
                 continue;
             }
@@ -220,6 +260,21 @@ impl SseRehydrator {
             lines.push(format!("data: {doc}"));
             write_event(out, &lines);
         }
+    }
+}
+
+/// Whether the string at `path` is answer text (where links are guarded):
+/// chat `content`, Anthropic and responses `text`, a responses text delta;
+/// never tool-call arguments.
+fn answer_text(path: &[Seg], text_event: bool) -> bool {
+    if path.iter().any(|p| matches!(p, Seg::Key(k) if crate::exfil::CALL_KEYS.contains(&k.as_str()))) {
+        return false;
+    }
+    match path.last() {
+        Some(Seg::Key(k)) => {
+            k == "content" || k == "text" || k == "refusal" || (k == "delta" && path.len() == 1 && text_event)
+        }
+        _ => false,
     }
 }
 

@@ -98,6 +98,13 @@ impl Session {
         out
     }
 
+    /// The original values this session redacted (vault secrets included):
+    /// what must not leave in a link the model writes (the gateway's output
+    /// guard looks for them).
+    pub fn originals(&self) -> impl Iterator<Item = &str> {
+        self.by_placeholder.values().map(|e| e.value.as_str())
+    }
+
     /// Put original values back where `text` has this session's
     /// placeholders. Unknown placeholders, and those of vault secrets, stay.
     pub fn rehydrate<'t>(&self, text: &'t str) -> Cow<'t, str> {

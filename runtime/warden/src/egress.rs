@@ -1,8 +1,9 @@
 //! The gateway's view of the running server: the policy in force, the
 //! vault's values as the exact layer, credentials, usage.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use warden_proxy::calls::{CallVerdict, ModelCall, Scope, Taint};
 use warden_proxy::gateway::{Context, ContextError, Destination, Upstream};
 use warden_proxy::json::Usage;
 use warden_redact::{Engine, ExactSet};
@@ -22,6 +23,10 @@ pub struct EgressContext {
     usage: Mutex<Option<std::sync::mpsc::Sender<(String, String, Usage)>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The gate, for tool calls in model answers. Set once after the gate is
+    /// built (the gate's policy needs this context first); until then calls
+    /// are refused, never passed unjudged.
+    gate: OnceLock<Arc<warden_gate::Gate>>,
 }
 
 /// How often counted usage is committed. PERF: one SQLite commit (an fsync)
@@ -85,7 +90,13 @@ impl EgressContext {
             usage: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             metrics,
+            gate: OnceLock::new(),
         })
+    }
+
+    /// Judge tool calls in model answers with `gate`.
+    pub fn attach_gate(&self, gate: Arc<warden_gate::Gate>) {
+        let _ = self.gate.set(gate);
     }
 
     /// Commit the usage counted so far and stop the writer (at shutdown).
@@ -215,6 +226,33 @@ impl Context for EgressContext {
         self.metrics.request("egress", route, status, elapsed);
     }
 
+    fn judges_calls(&self) -> bool {
+        true
+    }
+
+    fn judge_call(&self, scope: &Scope, call: &ModelCall) -> CallVerdict {
+        let verdict = model_call_verdict(self.gate.get().map(|g| &**g), scope, call);
+        let outcome = match &verdict {
+            (_, Some(d)) => *d,
+            (_, None) => "deny",
+        };
+        self.metrics.model_call(outcome);
+        verdict.0
+    }
+
+    fn output_hosts(&self) -> Option<Arc<Vec<String>>> {
+        Some(self.activator.current().output_hosts.clone())
+    }
+
+    fn record_neutralised(&self, n: usize) {
+        self.metrics.neutralised(n as u64);
+    }
+
+    fn record_taint(&self, taint: &Taint) {
+        tracing::warn!(tool = %taint.tool, call = %taint.call_id, reasons = ?taint.reasons, score = taint.score, "untrusted content flagged");
+        self.metrics.untrusted_flagged(taint.reasons.first().copied().unwrap_or("unknown"));
+    }
+
     fn record_usage(&self, agent: &str, model: &str, usage: Usage) {
         let tx = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         if tx.as_ref().is_none_or(|tx| tx.send((agent.to_string(), model.to_string(), usage)).is_err()) {
@@ -231,5 +269,70 @@ pub(crate) fn record_findings(metrics: &crate::metrics::Metrics, findings: &[war
     }
     for ((layer, rule), n) in counts {
         metrics.redacted(layer, rule, n);
+    }
+}
+
+/// The gate's decision on a tool call the model wrote, as the text the agent
+/// reads instead of a refused call; with the outcome for metrics (`None`
+/// when the gate could not decide, which refuses).
+fn model_call_verdict(
+    gate: Option<&warden_gate::Gate>,
+    scope: &Scope,
+    call: &ModelCall,
+) -> (CallVerdict, Option<&'static str>) {
+    let name = if call.name.is_empty() { "(unnamed)" } else { call.name.as_str() };
+    let fail = |why: &str| {
+        CallVerdict::Refuse(format!(
+            "[Warden] The tool call {name} was removed from this answer and did not run: {why}."
+        ))
+    };
+    let Some(gate) = gate else { return (fail("Warden's gate is not ready"), None) };
+    let args = if call.arguments.trim().is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&call.arguments) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => return (fail("its arguments are not a JSON object"), None),
+        }
+    };
+    let req = warden_gate::ExecuteRequest {
+        session_id: scope.session.clone(),
+        agent_id: scope.agent.clone(),
+        tool_name: call.name.clone(),
+        tool_args: args,
+        context: serde_json::Value::Null,
+    };
+    let ctx = warden_gate::ModelCallContext {
+        agent_named: !scope.agent.is_empty(),
+        taint: scope.taint.as_ref().map(ToString::to_string),
+    };
+    let reply = match gate.execute_model_call(req, &ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(tool = %name, error = %e, "a tool call in a model answer could not be decided");
+            return (fail(&format!("Warden could not decide it ({e})")), None);
+        }
+    };
+    match reply.decision {
+        warden_domain::Decision::Execute => (CallVerdict::Pass, Some("pass")),
+        warden_domain::Decision::Deny => (
+            CallVerdict::Refuse(format!(
+                "[Warden] Refused the tool call {name} ({}): {}. It was removed from this answer and did not run.",
+                reply.tier, reply.reason
+            )),
+            Some("deny"),
+        ),
+        warden_domain::Decision::Gate => {
+            let id = reply.approval_id.as_deref().unwrap_or("?");
+            let tainted = scope.taint.is_some() && reply.reason.starts_with("held: the session is tainted");
+            (
+                CallVerdict::Refuse(format!(
+                    "[Warden] The tool call {name} ({}) is held for a human: approval {id} ({}). It was removed from this answer and did not run. \
+                     Tell the user it needs their approval (on the hub, or POST /api/v1/approvals/{id} on Warden's control port); once it is allowed, make the same call again with the same arguments and it will run.",
+                    reply.tier, reply.reason
+                )),
+                Some(if tainted { "tainted-gate" } else { "gate" }),
+            )
+        }
     }
 }

@@ -28,6 +28,11 @@ pub struct Metrics {
     plugin_failures: Family<Labels, Counter>,
     gate: Family<Labels, Counter>,
     hub: Family<Labels, Counter>,
+    untrusted: Family<Labels, Counter>,
+    model_calls: Family<Labels, Counter>,
+    neutralised: Counter,
+    /// Flagged tool results and calls held by taint so far, for the heartbeat.
+    taint: Mutex<(u64, u64)>,
     approvals_pending: Gauge,
     revision: Gauge,
     alert_level: Family<Labels, Gauge>,
@@ -78,6 +83,9 @@ impl Metrics {
         let plugin_failures = Family::<Labels, Counter>::default();
         let gate = Family::<Labels, Counter>::default();
         let hub = Family::<Labels, Counter>::default();
+        let untrusted = Family::<Labels, Counter>::default();
+        let model_calls = Family::<Labels, Counter>::default();
+        let neutralised = Counter::default();
         let approvals_pending = Gauge::default();
         let revision = Gauge::default();
         registry.register("warden_requests", "Requests served, by port, route and status", requests.clone());
@@ -93,6 +101,21 @@ impl Metrics {
             plugin_failures.clone(),
         );
         registry.register("warden_gate_decisions", "Tool-call decisions, by tier and decision", gate.clone());
+        registry.register(
+            "warden_untrusted_flagged",
+            "Model requests whose tool results screening flagged as prompt injection, by strongest reason",
+            untrusted.clone(),
+        );
+        registry.register(
+            "warden_model_tool_calls",
+            "Tool calls in model answers judged at the gateway, by outcome (pass, deny, gate, tainted-gate)",
+            model_calls.clone(),
+        );
+        registry.register(
+            "warden_links_neutralised",
+            "Answer texts (whole answers) in which links carrying data to hosts off [output] allow_hosts were neutralised",
+            neutralised.clone(),
+        );
         registry.register("warden_hub_calls", "Calls to the hub, by call and outcome", hub.clone());
         registry.register("warden_approvals_pending", "Approvals waiting for a decision", approvals_pending.clone());
         registry.register(
@@ -126,6 +149,10 @@ impl Metrics {
             plugin_failures,
             gate,
             hub,
+            untrusted,
+            model_calls,
+            neutralised,
+            taint: Mutex::default(),
             approvals_pending,
             revision,
             alert_level,
@@ -179,6 +206,31 @@ impl Metrics {
     /// One tool-call decision.
     pub fn decided(&self, tier: &str, decision: &str) {
         self.gate.get_or_create(&vec![("tier", tier.to_string()), ("decision", decision.to_string())]).inc();
+    }
+
+    /// A model request's conversation carried flagged untrusted content.
+    pub fn untrusted_flagged(&self, reason: &str) {
+        self.untrusted.get_or_create(&vec![("reason", reason.to_string())]).inc();
+        self.taint.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+    }
+
+    /// A tool call in a model answer was judged (`pass`, `deny`, `gate`,
+    /// `tainted-gate`).
+    pub fn model_call(&self, outcome: &'static str) {
+        self.model_calls.get_or_create(&vec![("outcome", outcome.to_string())]).inc();
+        if outcome == "tainted-gate" {
+            self.taint.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
+        }
+    }
+
+    /// Answer texts whose links were neutralised.
+    pub fn neutralised(&self, n: u64) {
+        self.neutralised.inc_by(n);
+    }
+
+    /// Flagged requests and calls held because of taint, so far.
+    pub fn taint_counts(&self) -> (u64, u64) {
+        *self.taint.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One call to the hub.

@@ -55,6 +55,7 @@ pub fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics.clone(),
         warden_gate::Settings { ttl: approval_ttl },
     )?);
+    egress_ctx.attach_gate(gate.clone());
     let usage = egress_ctx.clone();
     let mut roots = Vec::new();
     if let Some(ca) = &cfg.egress.ca_file {

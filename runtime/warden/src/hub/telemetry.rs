@@ -52,6 +52,7 @@ impl HubLink {
         let (requests, errors) = self.metrics.last_hour();
         let failures: u64 = self.activator.plugin_stats().failures().values().sum();
         let mem = memory();
+        let (flagged, held) = self.metrics.taint_counts();
         json!({
             "node_name": self.settings.node_name,
             "version": env!("CARGO_PKG_VERSION"),
@@ -65,6 +66,7 @@ impl HubLink {
             "redactions_by_layer": self.metrics.redactions_by_layer(),
             "plugin_failures": failures,
             "approvals_pending": pending,
+            "untrusted": {"flagged_requests": flagged, "tainted_holds": held},
             "last_hour": {"requests": requests, "errors": errors},
             "alerts": alerts,
         })

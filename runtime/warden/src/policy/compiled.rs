@@ -93,6 +93,9 @@ pub struct CompiledPolicy {
     pub egress_allow: Vec<(warden_vault::HostPattern, u16)>,
     /// IP ranges the SSRF guard lets through.
     pub allow_ranges: Vec<warden_proxy::ssrf::IpRange>,
+    /// Hosts links in model answers may carry data to (`[output]
+    /// allow_hosts`, by default the `[egress] allow` hosts).
+    pub output_hosts: Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for CompiledPolicy {
@@ -134,6 +137,17 @@ impl CompiledPolicy {
                 .map_err(|e| anyhow::anyhow!("policy.toml: egress.allow {entry:?}: {e}"))?;
             egress_allow.push((pattern, port));
         }
+        let output_hosts = Arc::new(match &source.settings.output.allow_hosts {
+            Some(hosts) => hosts.clone(),
+            None => egress
+                .allow
+                .iter()
+                .map(|e| match e.rsplit_once(':') {
+                    Some((h, _)) if !h.contains(':') => h.to_string(),
+                    _ => e.clone(),
+                })
+                .collect(),
+        });
         let allow_ranges = egress
             .allow_ranges
             .iter()
@@ -173,6 +187,7 @@ impl CompiledPolicy {
             detectors,
             egress_allow,
             allow_ranges,
+            output_hosts,
         })
     }
 
