@@ -113,6 +113,30 @@ impl Analysis {
     }
 }
 
+/// Whether a run of digits right before `<` or `>` (a redirection's
+/// descriptor number to the parser) is past `u32::MAX`.
+fn huge_descriptor(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i < b.len() && matches!(b[i], b'<' | b'>') {
+            let digits = text[start..i].trim_start_matches('0');
+            if digits.len() > 10 || (digits.len() == 10 && digits > "4294967295") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Run the parser, a panic in it counting as a parse failure. brush-parser
 /// 0.2.20 panics on some inputs (a redirection's descriptor number past
 /// u32::MAX, found by fuzzing): in the gate a panic would drop the request,
@@ -219,6 +243,17 @@ impl Walker<'_> {
         }
         if nesting(text) > self.limits.max_nesting {
             return self.opaque(format!("command nested more than {} brackets deep", self.limits.max_nesting));
+        }
+        if huge_descriptor(text) {
+            // brush-parser panics on these (see `unpanicked`); under a fuzzer
+            // a caught panic still aborts, so they never reach it.
+            if depth == 0 {
+                self.out.parsed = false;
+            }
+            return self.opaque(format!(
+                "cannot parse shell code {:?}: a redirection's descriptor number is out of range",
+                short(text, 40)
+            ));
         }
         let options = ParserOptions::default();
         let parsed = unpanicked(|| {
